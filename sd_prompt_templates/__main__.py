@@ -1,0 +1,5 @@
+import sys
+
+from sd_prompt_templates.cli import main
+
+sys.exit(main())

@@ -1,0 +1,32 @@
+"""The template language: parse, count and expand. Pure Python, no WebUI imports."""
+
+from sd_prompt_templates.engine.compiler import (
+    VariableValue,
+    WildcardEntry,
+    WildcardLookupError,
+    WildcardSource,
+    compile_template,
+)
+from sd_prompt_templates.engine.errors import TemplateError, TemplateLimitError
+from sd_prompt_templates.engine.limits import DEFAULT_LIMITS, Limits
+from sd_prompt_templates.engine.parser import Template, parse
+from sd_prompt_templates.engine.render import MODES, Expansion, Mode, Rendered, render
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "MODES",
+    "Expansion",
+    "Limits",
+    "Mode",
+    "Rendered",
+    "Template",
+    "TemplateError",
+    "TemplateLimitError",
+    "VariableValue",
+    "WildcardEntry",
+    "WildcardLookupError",
+    "WildcardSource",
+    "compile_template",
+    "parse",
+    "render",
+]

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+
+class TemplateError(ValueError):
+    """A template cannot be parsed or expanded. Carries the 1-based line and column where it went wrong."""
+
+    def __init__(self, message: str, line: int = 1, column: int = 1, *, source: str | None = None) -> None:
+        self.message = message
+        self.line = line
+        self.column = column
+        self.source = source
+        super().__init__(f"line {line}, column {column}: {message}")
+
+    def excerpt(self) -> str:
+        """The offending source line with a caret under the column, for terminals and logs."""
+        if self.source is None:
+            return ""
+        lines = self.source.splitlines() or [""]
+        text = lines[min(self.line, len(lines)) - 1]
+        return f"{text}\n{' ' * (self.column - 1)}^"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"message": self.message, "line": self.line, "column": self.column}
+
+
+class TemplateLimitError(TemplateError):
+    """A template or request goes over a configured limit; raised before any expansion work."""
+
+
+def position(source: str, offset: int) -> tuple[int, int]:
+    """1-based (line, column) of a character offset."""
+    line = source.count("\n", 0, offset) + 1
+    column = offset - (source.rfind("\n", 0, offset) + 1) + 1
+    return line, column
+
+
+def error_at(source: str, offset: int, message: str, cls: type[TemplateError] = TemplateError) -> TemplateError:
+    line, column = position(source, offset)
+    return cls(message, line, column, source=source)

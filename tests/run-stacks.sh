@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Run the whole test suite in each WebUI stack, each in its own virtual environment under .venvs/:
+#   a1111  the versions AUTOMATIC1111 v1.10.1 pins (gradio 3.41.2, fastapi 0.94.0, pydantic 1), on Python 3.10
+#   forge  the versions Forge runs with (gradio 4.40.0, fastapi 0.104.1, pydantic 2), on Python 3.11
+# Usage: bash tests/run-stacks.sh [STACK ...] [-- PYTEST ARGS]     (default: every stack)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+stacks=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do stacks+=("$1"); shift; done
+[ "${1:-}" = "--" ] && shift
+[ ${#stacks[@]} -eq 0 ] && stacks=(a1111 forge)
+
+find_python() {  # $1 = wanted minor version, e.g. 3.10
+    local candidate
+    for candidate in "python$1" "$HOME"/.pyenv/versions/"$1".*/bin/python"$1" /usr/bin/python"$1" /usr/local/bin/python"$1"; do
+        if "$candidate" -c 'import sys' >/dev/null 2>&1; then echo "$candidate"; return 0; fi
+    done
+    echo "warning: no Python $1 found, using python3 ($(python3 -V 2>&1))" >&2
+    echo python3
+}
+
+declare -A wanted=([a1111]=3.10 [forge]=3.11)
+status=0
+summary=()
+for stack in "${stacks[@]}"; do
+    [ -f "tests/stacks/$stack.txt" ] || { echo "unknown stack '$stack'" >&2; exit 2; }
+    venv=".venvs/$stack"
+    stamp="$venv/.requirements"
+    want=$(cat "tests/stacks/$stack.txt" tests/stacks/test.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+    if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "== $stack: creating $venv"
+        rm -rf "$venv"
+        "$(find_python "${wanted[$stack]}")" -m venv "$venv" || exit 1
+        "$venv/bin/python" -m pip install --quiet --upgrade pip || exit 1
+        "$venv/bin/python" -m pip install --quiet -r "tests/stacks/$stack.txt" -r tests/stacks/test.txt || exit 1
+        echo "$want" > "$stamp"
+    fi
+    echo "== $stack: $("$venv/bin/python" -c 'import sys, fastapi, pydantic, gradio; print("Python", sys.version.split()[0], "fastapi", fastapi.__version__, "pydantic", pydantic.VERSION, "gradio", gradio.__version__)')"
+    if [ "$stack" = "${stacks[0]}" ]; then
+        "$venv/bin/ruff" check . && "$venv/bin/ruff" format --check . || { status=1; summary+=("ruff: FAILED"); }
+    fi
+    "$venv/bin/python" -m pytest "$@"
+    rc=$?
+    if [ $rc -eq 0 ]; then summary+=("$stack: passed"); else summary+=("$stack: FAILED (pytest exit $rc)"); status=1; fi
+done
+echo "== summary"
+printf '   %s\n' "${summary[@]}"
+exit $status
