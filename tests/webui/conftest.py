@@ -1,0 +1,43 @@
+"""The real-WebUI suite: `pytest -m webui` against a running WebUI with this extension installed.
+
+    SD_WEBUI_URL   e.g. http://127.0.0.1:7861 (required; the suite is skipped without it)
+    SD_WEBUI_DIR   the WebUI's data directory (its checkout, unless it runs with --data-dir)
+    SD_WEBUI_LOG   the file the WebUI's output goes to, to check the extension loaded cleanly (optional)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/webui/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.webui)
+
+
+@pytest.fixture(scope="session")
+def webui_url() -> str:
+    url = os.environ.get("SD_WEBUI_URL")
+    if not url:
+        pytest.skip("real-WebUI suite: set SD_WEBUI_URL (and SD_WEBUI_DIR) to run it")
+    return url.rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def webui_dir() -> Path:
+    path = os.environ.get("SD_WEBUI_DIR")
+    if not path:
+        pytest.skip("real-WebUI suite: set SD_WEBUI_DIR to the WebUI's data directory")
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def webui_log() -> str:
+    path = os.environ.get("SD_WEBUI_LOG")
+    if not path:
+        pytest.skip("real-WebUI suite: set SD_WEBUI_LOG to check the start-up log")
+    return Path(path).read_text(encoding="utf-8", errors="replace")
