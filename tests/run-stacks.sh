@@ -32,8 +32,10 @@ for stack in "${stacks[@]}"; do
         echo "== $stack: creating $venv"
         rm -rf "$venv"
         "$(find_python "${wanted[$stack]}")" -m venv "$venv" || exit 1
-        "$venv/bin/python" -m pip install --quiet --upgrade pip || exit 1
-        "$venv/bin/python" -m pip install --quiet -r "tests/stacks/$stack.txt" -r tests/stacks/test.txt || exit 1
+        if ! { "$venv/bin/python" -m pip install --upgrade pip &&
+               "$venv/bin/python" -m pip install -r "tests/stacks/$stack.txt" -r tests/stacks/test.txt; } > "$venv.pip.log" 2>&1; then
+            tail -n 40 "$venv.pip.log"; echo "== $stack: installing the stack failed (log: $venv.pip.log)" >&2; exit 1
+        fi
         echo "$want" > "$stamp"
     fi
     echo "== $stack: $("$venv/bin/python" -c 'import sys, fastapi, pydantic, gradio; print("Python", sys.version.split()[0], "fastapi", fastapi.__version__, "pydantic", pydantic.VERSION, "gradio", gradio.__version__)')"
@@ -44,6 +46,9 @@ for stack in "${stacks[@]}"; do
     rc=$?
     if [ $rc -eq 0 ]; then summary+=("$stack: passed"); else summary+=("$stack: FAILED (pytest exit $rc)"); status=1; fi
 done
+if [ -z "${SD_WEBUI_URL:-}" ]; then
+    summary+=("real-WebUI suite (tests/webui, -m webui): SKIPPED, no SD_WEBUI_URL; run it against a live WebUI")
+fi
 echo "== summary"
 printf '   %s\n' "${summary[@]}"
 exit $status

@@ -1,8 +1,8 @@
 """The real-WebUI suite: `pytest -m webui` against a running WebUI with this extension installed.
 
-    SD_WEBUI_URL   e.g. http://127.0.0.1:7861 (required; the suite is skipped without it)
-    SD_WEBUI_DIR   the WebUI's data directory (its checkout, unless it runs with --data-dir)
-    SD_WEBUI_LOG   the file the WebUI's output goes to, to check the extension loaded cleanly (optional)
+SD_WEBUI_URL   e.g. http://127.0.0.1:7861 (required; the suite is skipped without it)
+SD_WEBUI_DIR   the WebUI's data directory (its checkout, unless it runs with --data-dir)
+SD_WEBUI_LOG   the file the WebUI's output goes to, to check the extension loaded cleanly (optional)
 """
 
 from __future__ import annotations
