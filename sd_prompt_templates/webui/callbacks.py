@@ -9,15 +9,24 @@ from __future__ import annotations
 from typing import Any
 
 from modules import script_callbacks, shared
+from modules.api import models as api_models
 
 from sd_prompt_templates import __version__
-from sd_prompt_templates.library import StoreError, TemplateStore, default_library_path
+from sd_prompt_templates.api.deps import STATE_KEY, ApiContext
+from sd_prompt_templates.api.router import PREFIX, build_router
+from sd_prompt_templates.library import StoreError
+from sd_prompt_templates.service import PromptService
+from sd_prompt_templates.webui import runtime, settings
+from sd_prompt_templates.webui.generation import WebUIGenerator
+from sd_prompt_templates.webui.script import restore_template_source
 
 NAME = "sd-prompt-templates"
 
 
 def register() -> None:
     _on(script_callbacks.on_app_started, app_started)
+    _on(script_callbacks.on_ui_settings, settings.on_ui_settings)
+    _on(script_callbacks.on_infotext_pasted, restore_template_source)
 
 
 def _on(hook: Any, callback: Any) -> None:
@@ -28,13 +37,35 @@ def _on(hook: Any, callback: Any) -> None:
 
 
 def app_started(demo: Any, app: Any) -> None:
-    """Open the template library under the WebUI's data directory; the first time, add the example templates."""
-    path = default_library_path(shared.data_path)
+    """Open the template library (adding the examples the first time) and mount the REST API on this app."""
+    service = runtime.service()
+    path = service.settings().library_path
     try:
-        store = TemplateStore(path)
+        store = service.store()
         added = store.install_examples()
     except (StoreError, OSError, ValueError) as exc:
         print(f"Prompt Templates {__version__}: the template library at {path} cannot be opened: {exc}")
         return
     note = f", {len(added.created)} example templates added" if added else ""
     print(f"Prompt Templates {__version__}: template library at {path} ({len(store.list())} templates{note})")
+    if getattr(shared.cmd_opts, "api", False) or getattr(shared.cmd_opts, "nowebui", False):
+        mount_api(app)
+        print(f"Prompt Templates: REST API at {PREFIX}")
+    else:
+        print("Prompt Templates: REST API off (start the WebUI with --api to have it)")
+
+
+def mount_api(app: Any) -> None:
+    """Once per app: a reloaded UI brings a new app, a second call on the same one changes nothing."""
+    if getattr(app.state, STATE_KEY, None) is not None:
+        return
+    setattr(
+        app.state,
+        STATE_KEY,
+        ApiContext(
+            service=PromptService(settings.current, WebUIGenerator(app)),
+            credentials=lambda: getattr(shared.cmd_opts, "api_auth", None),
+        ),
+    )
+    app.include_router(build_router(api_models.StableDiffusionTxt2ImgProcessingAPI))
+    app.openapi_schema = None  # rebuilt with our routes on the next request for it

@@ -1,0 +1,216 @@
+"""REST routes under /prompt-templates/v1. Handlers that touch the disk or the GPU are plain `def`: FastAPI runs them
+in its thread pool, so a long generation never blocks the event loop. No `from __future__ import annotations`
+here: FastAPI must see the request model built inside build_router as a real class, not a string."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
+from pydantic import BaseModel, Field
+
+from sd_prompt_templates import __version__
+from sd_prompt_templates.api.deps import get_service, require_auth
+from sd_prompt_templates.engine import WildcardLookupError
+from sd_prompt_templates.library import InvalidTemplate, StaleVersion, TemplateExists, TemplateNotFound
+from sd_prompt_templates.models import (
+    PYDANTIC_V2,
+    TXT2IMG_EXAMPLE,
+    ExpansionFields,
+    ImportRequest,
+    ImportResponse,
+    RenderRequest,
+    RenderResponse,
+    TemplateIn,
+    TemplateList,
+    TemplateOut,
+    TemplateUpdate,
+    VersionResponse,
+    WildcardEntries,
+    WildcardList,
+    dump,
+    fields_set,
+)
+from sd_prompt_templates.planning import PlanError
+from sd_prompt_templates.service import GenerationUnavailable, PromptService
+
+PREFIX = "/prompt-templates/v1"
+API_VERSION = "1"
+
+
+class Txt2ImgResponse(BaseModel):
+    images: list[str] = Field(..., description="Base64-encoded images, as /sdapi/v1/txt2img returns them.")
+    parameters: dict = Field(..., description="The request.")
+    info: str = Field(..., description="The WebUI's generation info as a JSON string (all_prompts, infotexts...).")
+    prompts: list[str] = Field(..., description="Each image's prompt.")
+    negative_prompts: list[str]
+    seeds: list[int]
+    template: str | None = Field(None, description="The library template used, if any.")
+    task_id: str = Field(..., description="The progress task id: POST /internal/progress {id_task} follows it.")
+
+
+def txt2img_request_model(base: type[BaseModel]) -> type[BaseModel]:
+    """/sdapi/v1/txt2img's request model (every field it takes) plus ours: template, variables, mode, count, offset.
+    Unknown fields are ignored, as /sdapi/v1/txt2img ignores them, so existing payloads keep working."""
+    example = {"example": TXT2IMG_EXAMPLE}
+
+    class PromptTemplatesTxt2ImgRequest(base, ExpansionFields):  # type: ignore[valid-type, misc]
+        if PYDANTIC_V2:
+            model_config = {**base.model_config, "json_schema_extra": example}  # type: ignore[typeddict-unknown-key]
+        else:
+
+            class Config:
+                schema_extra = example
+
+    return PromptTemplatesTxt2ImgRequest
+
+
+@contextmanager
+def answers() -> Iterator[None]:
+    """The library's and the planner's refusals, as HTTP answers with the field (and line/column) at fault."""
+    try:
+        yield
+    except PlanError as exc:
+        raise HTTPException(status_code=exc.status, detail=[p.as_dict() for p in exc.problems]) from None
+    except InvalidTemplate as exc:
+        detail = [
+            {
+                "loc": ["body", *p.field.split(".")],
+                "msg": p.message,
+                "type": "value_error",
+                **({"line": p.line, "column": p.column} if p.line is not None else {}),
+            }
+            for p in exc.problems
+        ]
+        raise HTTPException(status_code=422, detail=detail) from None
+    except TemplateNotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    except (TemplateExists, StaleVersion) as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+    except GenerationUnavailable as exc:
+        raise HTTPException(status_code=503, detail=str(exc)) from None
+
+
+def build_router(txt2img_base: type[BaseModel]) -> APIRouter:
+    Txt2ImgRequest = txt2img_request_model(txt2img_base)
+    router = APIRouter(prefix=PREFIX, tags=["Prompt Templates"], dependencies=[Depends(require_auth)])
+
+    @router.get("/version", response_model=VersionResponse)
+    def version() -> dict[str, Any]:
+        """The extension's version and API version."""
+        import pydantic
+
+        return {"name": "sd-prompt-templates", "version": __version__, "api": API_VERSION, "pydantic": pydantic.VERSION}
+
+    @router.get("/templates", response_model=TemplateList)
+    def list_templates(
+        q: str | None = Query(None, description="Search name, title, description and tags."),
+        tag: str | None = Query(None, description="Only templates with this tag."),
+        service: PromptService = Depends(get_service),
+    ) -> dict[str, Any]:
+        """The templates in the library, by name."""
+        return {"templates": [r.as_dict() for r in service.store().list(q, tag)]}
+
+    @router.post("/templates", response_model=TemplateOut, status_code=201)
+    def create_template(body: TemplateIn, response: Response, service: PromptService = Depends(get_service)) -> Any:
+        """Add a template; 409 if the name is taken, 422 with the field (and line/column) if it is invalid."""
+        with answers():
+            record = service.store().create(dump(body))
+        response.headers["ETag"] = f'"{record.version}"'
+        return record.as_dict()
+
+    @router.get("/templates/{name}", response_model=TemplateOut)
+    def get_template(name: str, response: Response, service: PromptService = Depends(get_service)) -> Any:
+        """One template; its ETag is its version."""
+        with answers():
+            record = service.store().get(name)
+        response.headers["ETag"] = f'"{record.version}"'
+        return record.as_dict()
+
+    @router.put("/templates/{name}", response_model=TemplateOut)
+    def update_template(
+        name: str,
+        body: TemplateUpdate,
+        response: Response,
+        if_match: str | None = Header(None),
+        service: PromptService = Depends(get_service),
+    ) -> Any:
+        """Replace a template (a new `name` renames it). Send the version you read, in the body or If-Match:
+        if it changed since, the update is refused with 409, never merged."""
+        expected = body.version if body.version is not None else _version_header(if_match)
+        if expected is None:
+            raise HTTPException(status_code=428, detail="send the version you read: `version` or an If-Match header")
+        data = dump(body)
+        data.pop("version", None)
+        with answers():
+            record = service.store().update(name, data, expected_version=expected)
+        response.headers["ETag"] = f'"{record.version}"'
+        return record.as_dict()
+
+    @router.delete("/templates/{name}", status_code=204, response_class=Response)
+    def delete_template(
+        name: str,
+        version: int | None = Query(None, description="Refuse (409) if the template is no longer at this version."),
+        if_match: str | None = Header(None),
+        service: PromptService = Depends(get_service),
+    ) -> Response:
+        """Delete a template."""
+        expected = version if version is not None else _version_header(if_match)
+        with answers():
+            service.store().delete(name, expected_version=expected)
+        return Response(status_code=204)
+
+    @router.get("/export")
+    def export_templates(
+        names: str | None = Query(None, description="Comma-separated names; all templates when absent."),
+        service: PromptService = Depends(get_service),
+    ) -> dict[str, Any]:
+        """The library (or some templates) as a JSON document that POST /import takes back."""
+        with answers():
+            return service.store().export(names.split(",") if names else None)
+
+    @router.post("/import", response_model=ImportResponse)
+    def import_templates(body: ImportRequest, service: PromptService = Depends(get_service)) -> Any:
+        """Import an export document: all of it lands, or none of it."""
+        with answers():
+            report = service.store().import_(body.document, on_conflict=body.on_conflict)
+        return {"created": report.created, "replaced": report.replaced, "skipped": report.skipped}
+
+    @router.get("/wildcards", response_model=WildcardList)
+    def list_wildcards(service: PromptService = Depends(get_service)) -> dict[str, Any]:
+        """Every wildcard collection in the configured folders."""
+        return {"wildcards": [{"name": c.name, "file": c.file} for c in service.wildcards().collections()]}
+
+    @router.get("/wildcards/{name:path}", response_model=WildcardEntries)
+    def get_wildcard(name: str, service: PromptService = Depends(get_service)) -> dict[str, Any]:
+        """The entries of one wildcard (or of every collection a glob matches)."""
+        try:
+            entries = service.wildcards().resolve(name)
+        except WildcardLookupError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+        return {"name": name, "entries": [e.text for e in entries]}
+
+    @router.post("/render", response_model=RenderResponse)
+    def render(body: RenderRequest, service: PromptService = Depends(get_service)) -> Any:
+        """Expand a template into prompts, negative prompts and seeds, without generating anything."""
+        with answers():
+            return service.render(dump(body))
+
+    @router.post("/txt2img", response_model=Txt2ImgResponse)
+    def txt2img(body: Txt2ImgRequest, service: PromptService = Depends(get_service)) -> Any:  # type: ignore[valid-type]
+        """/sdapi/v1/txt2img from a template: every field it takes, plus template, variables, mode, count and offset.
+        All images are made in one run of the WebUI's txt2img, one prompt each; the answer has the same shape as
+        /sdapi/v1/txt2img's, plus prompts, negative_prompts, seeds and template."""
+        with answers():
+            return service.txt2img(dump(body), fields_set(body))
+
+    return router
+
+
+def _version_header(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise HTTPException(status_code=400, detail='If-Match must be a template version, e.g. "3"') from None

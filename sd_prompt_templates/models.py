@@ -1,0 +1,176 @@
+"""Request and response models shared by the REST API and the Script; they run on pydantic 1 (A1111) and 2 (Forge)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+import pydantic
+from pydantic import BaseModel, Field
+
+PYDANTIC_V2 = pydantic.VERSION.startswith("2")
+Mode = Literal["random", "combinatorial"]
+VariableValue = Union[str, int, float]  # noqa: UP007  (a runtime alias pydantic 1 must read)
+
+
+class StrictModel(BaseModel):
+    """Unknown fields are refused: a typo in a field name is an error, not a silently ignored setting."""
+
+    if PYDANTIC_V2:
+        model_config = pydantic.ConfigDict(extra="forbid")
+    else:
+
+        class Config:
+            extra = "forbid"
+
+
+def dump(model: BaseModel, *, exclude_unset: bool = False) -> dict[str, Any]:
+    if PYDANTIC_V2:
+        return model.model_dump(exclude_unset=exclude_unset)
+    return model.dict(exclude_unset=exclude_unset)
+
+
+def fields_set(model: BaseModel) -> set[str]:
+    return set(model.model_fields_set if PYDANTIC_V2 else model.__fields_set__)
+
+
+def validate(cls: type[BaseModel], data: Any) -> Any:
+    return cls.model_validate(data) if PYDANTIC_V2 else cls.parse_obj(data)
+
+
+def model_fields(cls: type[BaseModel]) -> dict[str, Any]:
+    return dict(cls.model_fields if PYDANTIC_V2 else cls.__fields__)
+
+
+class ExpansionFields(BaseModel):
+    """How a template becomes prompts. The same fields configure the Script (`alwayson_scripts`) and the API."""
+
+    template: str | None = Field(
+        None,
+        title="Template",
+        description="Name of a template in the library. Without it, the prompt and negative prompt are templates.",
+    )
+    variables: dict[str, VariableValue] = Field(
+        default_factory=dict, title="Variables", description="Values for ${name} variables."
+    )
+    mode: Mode = Field(
+        "random",
+        title="Mode",
+        description="random: each image's prompt is picked by its seed; combinatorial: every combination in order.",
+    )
+    count: int | None = Field(
+        None,
+        ge=1,
+        title="Count",
+        description="How many prompts (one image each). Default: random, batch_size x n_iter; "
+        "combinatorial, every combination from offset on.",
+    )
+    offset: int = Field(0, ge=0, title="Offset", description="Combinatorial mode: the first combination to make.")
+
+
+class ExpansionOptions(StrictModel, ExpansionFields):
+    pass
+
+
+class ScriptArgs(ExpansionOptions):
+    """The Script's arguments: `alwayson_scripts: {"prompt templates": {"args": [{...}]}}`."""
+
+    enabled: bool = Field(True, title="Enabled")
+
+
+class VariableSpecModel(StrictModel):
+    name: str = Field(..., description="Letters, digits, '_' or '-'.")
+    type: Literal["text", "choice", "number"] = "text"
+    default: VariableValue | None = None
+    choices: list[str] = Field(default_factory=list, description="The allowed values of a choice variable.")
+    description: str = ""
+
+
+class TemplateIn(StrictModel):
+    """A template as written by a user."""
+
+    name: str = Field(..., description="Unique slug: 1-64 of a-z, 0-9, '-', '_'.", examples=["portrait"])
+    title: str = ""
+    description: str = ""
+    prompt: str = Field(..., description="The prompt template.")
+    negative_prompt: str = ""
+    variables: list[VariableSpecModel] = Field(default_factory=list)
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Default generation parameters (any /sdapi/v1/txt2img field)."
+    )
+    tags: list[str] = Field(default_factory=list)
+
+
+class TemplateOut(TemplateIn):
+    created_at: str
+    updated_at: str
+    version: int = Field(..., description="Send it back as `version` (or If-Match) when you update or delete.")
+
+
+class TemplateUpdate(TemplateIn):
+    version: int | None = Field(
+        None, description="The version you read; a stale one is refused with 409. Or send an If-Match header."
+    )
+
+
+class TemplateList(BaseModel):
+    templates: list[TemplateOut]
+
+
+class ImportRequest(StrictModel):
+    document: dict[str, Any] = Field(..., description="An export document, as GET /templates/export returns it.")
+    on_conflict: Literal["error", "skip", "replace"] = "error"
+
+
+class ImportResponse(BaseModel):
+    created: list[str]
+    replaced: list[str]
+    skipped: list[str]
+
+
+class WildcardOut(BaseModel):
+    name: str
+    file: str
+
+
+class WildcardList(BaseModel):
+    wildcards: list[WildcardOut]
+
+
+class WildcardEntries(BaseModel):
+    name: str
+    entries: list[str]
+
+
+class RenderRequest(ExpansionOptions):
+    prompt: str = Field("", description="The prompt template, when no library template is named.")
+    negative_prompt: str = Field("", description="The negative prompt template.")
+    seed: int = Field(-1, description="Seed of the first prompt; -1 picks one. Image i gets seed + i.")
+    batch_size: int = Field(1, ge=1, description="With n_iter, the default count in random mode.")
+    n_iter: int = Field(1, ge=1)
+
+
+class RenderResponse(BaseModel):
+    template: str | None
+    mode: Mode
+    total: int = Field(..., description="How many combinations the template has in all (may be huge).")
+    offset: int
+    prompts: list[str]
+    negative_prompts: list[str]
+    seeds: list[int]
+
+
+class VersionResponse(BaseModel):
+    name: str
+    version: str
+    api: str
+    pydantic: str
+
+
+TXT2IMG_EXAMPLE = {
+    "prompt": "a {red|green|blue} ${animal} wearing a hat, __styles__",
+    "variables": {"animal": "cat"},
+    "mode": "combinatorial",
+    "steps": 20,
+    "width": 512,
+    "height": 512,
+}

@@ -1,0 +1,177 @@
+"""From a request (a library template or inline text, variables, mode, count) to the prompts of each image.
+
+Shared by the REST API, the render preview and the Script, so the three can never disagree about what a template
+means. Problems come back as `Problem`s naming the request field (and line/column for template errors)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sd_prompt_templates.engine import Expansion, Limits, TemplateError, WildcardSource
+from sd_prompt_templates.library import InvalidTemplate, TemplateNotFound, TemplateStore, resolve_variables
+from sd_prompt_templates.settings import GenerationLimits
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"loc": ["body", *self.field.split(".")], "msg": self.message, "type": "value_error"}
+        if self.line is not None:
+            item.update(line=self.line, column=self.column)
+        return item
+
+    def __str__(self) -> str:
+        where = f" (line {self.line}, column {self.column})" if self.line is not None else ""
+        return f"{self.field}{where}: {self.message}"
+
+
+class PlanError(ValueError):
+    """The request cannot be turned into prompts; `problems` say which field and why. `status` is the HTTP answer."""
+
+    def __init__(self, problems: Sequence[Problem], status: int = 422) -> None:
+        self.problems = list(problems)
+        self.status = status
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A template with its variables resolved and its wildcards looked up, ready to give prompts."""
+
+    name: str | None
+    prompt_source: str
+    negative_source: str
+    variables: dict[str, str]
+    prompt: Expansion
+    negative: Expansion
+
+    @property
+    def total(self) -> int:
+        return self.prompt.count
+
+    def image_count(self, mode: str, count: int | None, offset: int, default: int) -> int:
+        if count is not None:
+            return count
+        if mode == "random":
+            return default
+        return max(self.total - offset, 0)
+
+    def prompts(self, mode: str, seeds: Sequence[int], offset: int = 0) -> tuple[list[str], list[str]]:
+        """One prompt and one negative prompt per seed. Combinatorial prompts go in order from `offset` and wrap
+        around if there are more images than combinations left; negative prompts always follow the seed."""
+        if mode == "random":
+            prompts = [self.prompt.random(s) for s in seeds]
+        else:
+            remaining = max(self.total - offset, 1)
+            combos = self.prompt.combinations(offset, min(len(seeds), remaining)) if self.total > offset else []
+            if not combos:
+                raise PlanError([Problem("offset", f"is past the last combination ({self.total} in all)")])
+            prompts = [combos[i % len(combos)] for i in range(len(seeds))]
+        negatives = [self.negative.random(s) for s in seeds]
+        return prompts, negatives
+
+
+def join_prompts(*parts: str) -> str:
+    return ", ".join(p.strip() for p in parts if p and p.strip())
+
+
+def bind(
+    store: TemplateStore,
+    wildcards: WildcardSource | None,
+    limits: Limits,
+    *,
+    template: str | None,
+    prompt: str,
+    negative_prompt: str,
+    variables: Mapping[str, Any],
+) -> Bound:
+    """Resolve a library template (by name) or inline prompt text, plus variables."""
+    if template:
+        try:
+            record = store.get(template)
+        except TemplateNotFound as exc:
+            raise PlanError([Problem("template", str(exc))], status=404) from None
+        try:
+            values = resolve_variables(record.variables, variables)
+        except InvalidTemplate as exc:
+            raise PlanError([Problem(p.field, p.message) for p in exc.problems]) from None
+        prompt_source, negative_source = record.prompt, join_prompts(record.negative_prompt, negative_prompt)
+        prompt_field, negative_field = "template", "negative_prompt"
+    else:
+        values = {}
+        problems = []
+        for key, value in variables.items():
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                problems.append(Problem(f"variables.{key}", "must be text or a number"))
+            else:
+                values[key] = value if isinstance(value, str) else _number_text(value)
+        if problems:
+            raise PlanError(problems)
+        prompt_source, negative_source = prompt, negative_prompt
+        prompt_field, negative_field = "prompt", "negative_prompt"
+    expansions = []
+    for field_name, source in ((prompt_field, prompt_source), (negative_field, negative_source)):
+        try:
+            expansions.append(Expansion(source, values, wildcards, limits))
+        except TemplateError as exc:
+            prefix = f"in template '{template}': " if template and field_name == "template" else ""
+            raise PlanError([Problem(field_name, prefix + exc.message, exc.line, exc.column)]) from None
+    return Bound(template or None, prompt_source, negative_source, values, expansions[0], expansions[1])
+
+
+def _number_text(value: int | float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def check_prompt_count(n: int, limits: Limits, mode: str, total: int, offset: int) -> None:
+    if n > limits.max_prompts:
+        hint = " (pass a count, and an offset to go on later)" if mode == "combinatorial" else ""
+        raise PlanError([Problem("count", f"{n} images asked for; the limit is {limits.max_prompts}{hint}")])
+    if mode == "combinatorial" and offset >= total:
+        raise PlanError([Problem("offset", f"is past the last combination ({total} in all)")])
+    if n < 1:
+        raise PlanError([Problem("count", "no images to make")])
+
+
+def check_generation(fields: Mapping[str, Any], images: int, limits: GenerationLimits) -> None:
+    """Caps on the size of the work, all checked at once, before anything runs."""
+    problems = []
+    width, height = int(fields.get("width") or 512), int(fields.get("height") or 512)
+    steps = int(fields.get("steps") or 20)
+    for name, value, cap in (("width", width, limits.max_width), ("height", height, limits.max_height)):
+        if value % 8:
+            problems.append(Problem(name, f"must be a multiple of 8, got {value}"))
+        if not 64 <= value <= cap:
+            problems.append(Problem(name, f"must be between 64 and {cap}, got {value}"))
+    if not 1 <= steps <= limits.max_steps:
+        problems.append(Problem("steps", f"must be between 1 and {limits.max_steps}, got {steps}"))
+    if images > limits.max_images:
+        problems.append(Problem("count", f"{images} images in one request; the limit is {limits.max_images}"))
+    work = width * height * steps
+    if fields.get("enable_hr"):
+        scale = float(fields.get("hr_scale") or 2)
+        hr_w = int(fields.get("hr_resize_x") or width * scale)
+        hr_h = int(fields.get("hr_resize_y") or height * scale)
+        work += hr_w * hr_h * int(fields.get("hr_second_pass_steps") or steps)
+    if not problems and work * images > limits.max_pixel_steps:
+        problems.append(
+            Problem(
+                "steps",
+                f"width x height x steps x images is {work * images:,}; the limit is {limits.max_pixel_steps:,} "
+                "(fewer or smaller images, or fewer steps)",
+            )
+        )
+    if problems:
+        raise PlanError(problems)
+
+
+def batches(images: int, batch_size: int) -> int:
+    return max(1, math.ceil(images / max(batch_size, 1)))

@@ -1,0 +1,29 @@
+"""What the extension can be configured with. The WebUI's Settings page fills this in (webui/settings.py); the core
+only ever sees this plain object, read afresh for each use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sd_prompt_templates.engine import DEFAULT_LIMITS, Limits
+
+
+@dataclass(frozen=True)
+class GenerationLimits:
+    """Caps on one generation request, checked before any work starts."""
+
+    max_width: int = 2048
+    max_height: int = 2048
+    max_steps: int = 150
+    max_images: int = 100
+    # width x height x steps summed over the images (hires pass included): 100 images of 512x512 at 30 steps
+    max_pixel_steps: int = 100 * 512 * 512 * 30
+
+
+@dataclass(frozen=True)
+class Settings:
+    library_path: Path
+    wildcard_dirs: tuple[Path, ...] = ()
+    limits: Limits = DEFAULT_LIMITS
+    generation: GenerationLimits = field(default_factory=GenerationLimits)

@@ -1,0 +1,237 @@
+"""The "Prompt Templates" Script: always visible in txt2img and img2img, it gives every image its own prompt.
+
+before_process (ahead of the WebUI's prompt and seed set-up) checks the template and sets n_iter from the count;
+process (after it) sets each image's prompt from its seed (random) or its place (combinatorial).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from typing import Any
+
+import gradio as gr
+from modules import scripts, shared
+from modules.ui_components import ToolButton
+
+from sd_prompt_templates.models import ScriptArgs, validate
+from sd_prompt_templates.planning import PlanError, Problem, batches, check_prompt_count
+from sd_prompt_templates.webui import element_ids, runtime
+
+TITLE = "Prompt Templates"  # never changes: API callers name the script by it in alwayson_scripts
+PROMPT_BOX = "(the prompt box)"
+STATE = "prompt_templates_run"  # per-run state lives on p, never on the shared Script instance
+FIELDS = ("enabled", "template", "variables", "mode", "count", "offset")
+PARAMS = {
+    "template": "Prompt template",
+    "variables": "Template variables",
+    "mode": "Template mode",
+    "count": "Template count",
+    "offset": "Template offset",
+    "source": "Template source",
+    "negative_source": "Template negative source",
+}
+
+
+class PromptTemplateFailure(Exception):
+    """Stops a generation with a visible message. The WebUI's API answers with `status_code` and `detail`."""
+
+    def __init__(self, problems: list[Problem], status: int = 422) -> None:
+        self.status_code = status
+        self.detail = [p.as_dict() for p in problems]
+        super().__init__("Prompt Templates: " + "; ".join(str(p) for p in problems))
+
+
+class PromptTemplatesScript(scripts.Script):
+    def title(self) -> str:
+        return TITLE
+
+    def show(self, is_img2img: bool) -> Any:
+        return scripts.AlwaysVisible
+
+    def ui(self, is_img2img: bool) -> list[Any]:
+        eid = partial(element_ids.script, is_img2img)
+        with gr.Accordion(TITLE, open=False, elem_id=eid("accordion"), elem_classes=[element_ids.SCRIPT_CLASS]):
+            with gr.Row():
+                enabled = gr.Checkbox(False, label="Enable", elem_id=eid("enabled"))
+                mode = gr.Radio(["random", "combinatorial"], value="random", label="Mode", elem_id=eid("mode"))
+            with gr.Row():
+                template = gr.Dropdown(
+                    [PROMPT_BOX, *template_names()], value=PROMPT_BOX, label="Template", elem_id=eid("template")
+                )
+                refresh = ToolButton("\U0001f504", elem_id=eid("refresh"))
+            variables = gr.Textbox(
+                "",
+                label="Variables: one a line, name = value",
+                lines=2,
+                elem_id=eid("variables"),
+                placeholder="subject = an old fisherman\nmood = calm",
+            )
+            with gr.Row():
+                count = gr.Number(
+                    0,
+                    precision=0,
+                    elem_id=eid("count"),
+                    label="How many prompts (0: batch count x batch size; combinatorial: every combination)",
+                )
+                offset = gr.Number(0, precision=0, label="Combinatorial: start at combination", elem_id=eid("offset"))
+        refresh.click(fn=lambda: gr.update(choices=[PROMPT_BOX, *template_names()]), outputs=[template])
+        self.infotext_fields = [
+            (enabled, lambda d: PARAMS["mode"] in d),
+            (template, lambda d: d.get(PARAMS["template"]) or PROMPT_BOX),
+            (variables, lambda d: variables_text(d.get(PARAMS["variables"]))),
+            (mode, PARAMS["mode"]),
+            (count, lambda d: int(d.get(PARAMS["count"], 0) or 0)),
+            (offset, lambda d: int(d.get(PARAMS["offset"], 0) or 0)),
+        ]
+        self.paste_field_names = [PARAMS["template"], PARAMS["variables"], PARAMS["mode"]]
+        return [enabled, template, variables, mode, count, offset]
+
+    def before_process(self, p: Any, *args: Any) -> None:
+        setattr(p, STATE, None)
+        try:
+            options = parse_args(args)
+            if options is None or not options.enabled:
+                return
+            if not isinstance(p.prompt, str) or not isinstance(p.negative_prompt, str):
+                raise PlanError([Problem("prompt", "is a list: another script already split it into prompts")])
+            service = runtime.service()
+            bound = service.bind(
+                template=options.template,
+                prompt=p.prompt,
+                negative_prompt=p.negative_prompt,
+                variables=options.variables,
+            )
+            images = bound.image_count(options.mode, options.count, options.offset, p.batch_size * p.n_iter)
+            check_prompt_count(images, service.settings().limits, options.mode, bound.total, options.offset)
+        except PlanError as exc:
+            refuse(p, exc)
+            return
+        p.n_iter = batches(images, p.batch_size)
+        setattr(p, STATE, (bound, options))
+        p.extra_generation_params.update(infotext_params(bound, options, images))
+
+    def process(self, p: Any, *args: Any) -> None:
+        run = getattr(p, STATE, None)
+        if run is None:
+            return
+        bound, options = run
+        seeds = p.all_seeds if len(set(p.all_seeds)) == len(p.all_seeds) else p.all_subseeds  # variation seeds
+        try:
+            prompts, negatives = bound.prompts(options.mode, seeds, options.offset)
+        except PlanError as exc:
+            refuse(p, exc)
+            return
+        prompts = [shared.prompt_styles.apply_styles_to_prompt(x, p.styles) for x in prompts]
+        negatives = [shared.prompt_styles.apply_negative_styles_to_prompt(x, p.styles) for x in negatives]
+        if getattr(p, "enable_hr", False):
+            if p.hr_prompt == p.prompt:  # no separate hires prompt: the hires pass follows each image's prompt
+                p.all_hr_prompts = list(prompts)
+            if p.hr_negative_prompt == p.negative_prompt:
+                p.all_hr_negative_prompts = list(negatives)
+        p.all_prompts, p.all_negative_prompts = prompts, negatives
+        p.main_prompt, p.main_negative_prompt = prompts[0], negatives[0]
+
+
+def parse_args(args: tuple[Any, ...]) -> ScriptArgs | None:
+    """The Script's arguments: one dict (from the API's alwayson_scripts) or the UI components' values."""
+    if not args:
+        return None
+    if isinstance(args[0], dict):
+        data = dict(args[0])
+    else:
+        values = dict(zip(FIELDS, args, strict=False))
+        if not values.get("enabled"):
+            return None
+        data = {
+            "enabled": True,
+            "template": None if values.get("template") in (None, "", PROMPT_BOX) else values["template"],
+            "variables": parse_variables(values.get("variables") or ""),
+            "mode": values.get("mode") or "random",
+            "count": int(values.get("count") or 0) or None,
+            "offset": int(values.get("offset") or 0),
+        }
+    try:
+        return validate(ScriptArgs, data)
+    except ValueError as exc:  # pydantic's ValidationError, 1 and 2
+        errors = exc.errors() if hasattr(exc, "errors") else []
+        problems = [Problem(".".join(str(x) for x in e.get("loc", ())) or "args", e.get("msg", "")) for e in errors]
+        raise PlanError(problems or [Problem("args", str(exc))]) from None
+
+
+def parse_variables(text: str) -> dict[str, str]:
+    """`name = value` lines, or a JSON object."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PlanError([Problem("variables", f"not valid JSON: {exc}", exc.lineno, exc.colno)]) from None
+        if not isinstance(data, dict):
+            raise PlanError([Problem("variables", "must be a JSON object")])
+        return data
+    values = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            raise PlanError([Problem("variables", f"expected 'name = value', got {line.strip()!r}", number, 1)])
+        values[name.strip()] = value.strip()
+    return values
+
+
+def variables_text(value: Any) -> str:
+    if not value:
+        return ""
+    try:
+        data = json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError:
+        return str(value)
+    return "\n".join(f"{k} = {v}" for k, v in data.items()) if isinstance(data, dict) else str(value)
+
+
+def infotext_params(bound: Any, options: ScriptArgs, images: int) -> dict[str, Any]:
+    params: dict[str, Any] = {PARAMS["mode"]: options.mode}
+    if bound.name:
+        params[PARAMS["template"]] = bound.name
+    else:
+        params[PARAMS["source"]] = bound.prompt_source
+        if bound.negative_source:
+            params[PARAMS["negative_source"]] = bound.negative_source
+    if options.variables:
+        params[PARAMS["variables"]] = json.dumps(options.variables, ensure_ascii=False)
+    if options.count is not None:
+        params[PARAMS["count"]] = images
+    if options.mode == "combinatorial" and options.offset:
+        params[PARAMS["offset"]] = options.offset
+    return params
+
+
+def restore_template_source(infotext: str, params: dict[str, Any]) -> None:
+    """on_infotext_pasted: put the template itself, not one of its prompts, back into the prompt boxes."""
+    if PARAMS["source"] in params:
+        params["Prompt"] = params[PARAMS["source"]]
+    if PARAMS["negative_source"] in params:
+        params["Negative prompt"] = params[PARAMS["negative_source"]]
+
+
+def refuse(p: Any, error: PlanError) -> None:
+    """The WebUI runs every Script hook inside try/except and carries on, so raising here would not stop the
+    generation. `p.init` is the first call after the scripts' process() that it does not wrap: make it raise."""
+    failure = PromptTemplateFailure(error.problems, error.status)
+
+    def raise_failure(*_args: Any, **_kwargs: Any) -> None:
+        raise failure
+
+    p.init = raise_failure
+    setattr(p, STATE, None)
+
+
+def template_names() -> list[str]:
+    try:
+        path = runtime.service().settings().library_path
+        return [r.name for r in runtime.service().store().list()] if path.exists() else []
+    except Exception as exc:  # the dropdown must never break the WebUI's UI
+        print(f"Prompt Templates: cannot list templates: {exc}")
+        return []

@@ -1,0 +1,101 @@
+"""The extension's section of the WebUI's Settings page; read at use time, never cached."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+from modules import shared
+
+from sd_prompt_templates.engine import DEFAULT_LIMITS, Limits
+from sd_prompt_templates.library import default_library_path
+from sd_prompt_templates.settings import GenerationLimits, Settings
+
+SECTION = ("prompt_templates", "Prompt Templates")
+KEY = "prompt_templates_"
+EXTENSION_ROOT = Path(__file__).resolve().parents[2]
+_LIMITS = GenerationLimits()
+# (key, default, label, component, component args)
+NUMBERS = (
+    ("max_prompts", DEFAULT_LIMITS.max_prompts, "Most prompts (images) one request may ask for", 1, 100_000),
+    ("max_template_length", DEFAULT_LIMITS.max_template_length, "Longest template, in characters", 100, 1_000_000),
+    ("max_depth", DEFAULT_LIMITS.max_depth, "Deepest nesting of {variants} and wildcards", 2, 200),
+    ("max_width", _LIMITS.max_width, "API: widest image", 64, 16_384),
+    ("max_height", _LIMITS.max_height, "API: tallest image", 64, 16_384),
+    ("max_steps", _LIMITS.max_steps, "API: most sampling steps", 1, 1_000),
+    ("max_images", _LIMITS.max_images, "API: most images in one request", 1, 10_000),
+    ("max_pixel_steps", _LIMITS.max_pixel_steps, "API: most width x height x steps x images in one request", 1, 10**13),
+)
+
+
+def on_ui_settings() -> None:
+    add = shared.opts.add_option
+    add(
+        KEY + "wildcard_dirs",
+        shared.OptionInfo(
+            "",
+            "Wildcard folders, one a line (besides this extension's wildcards/ and those of sd-dynamic-prompts "
+            "and tagcomplete, when installed)",
+            gr.Textbox,
+            {"lines": 3},
+            section=SECTION,
+        ),
+    )
+    add(
+        KEY + "library_path",
+        shared.OptionInfo(
+            "",
+            "Template library file (empty: prompt-templates/templates.sqlite3 in the WebUI's data folder)",
+            section=SECTION,
+        ),
+    )
+    for name, default, label, low, high in NUMBERS:
+        add(
+            KEY + name,
+            shared.OptionInfo(
+                default, label, gr.Number, {"minimum": low, "maximum": high, "precision": 0}, section=SECTION
+            ),
+        )
+
+
+def _option(name: str, default: object) -> object:
+    value = getattr(shared.opts, KEY + name, None)
+    return default if value in (None, "") else value
+
+
+def wildcard_dirs() -> tuple[Path, ...]:
+    extensions = Path(shared.data_path) / "extensions"
+    candidates = [EXTENSION_ROOT / "wildcards"]
+    candidates += [
+        Path(line.strip()).expanduser() for line in str(_option("wildcard_dirs", "")).splitlines() if line.strip()
+    ]
+    candidates += [
+        extensions / "sd-dynamic-prompts" / "wildcards",
+        extensions / "a1111-sd-webui-tagcomplete" / "wildcards",
+    ]
+    seen: list[Path] = []
+    for path in candidates:
+        if path.is_dir() and path not in seen:
+            seen.append(path)
+    return tuple(seen)
+
+
+def current() -> Settings:
+    path = str(_option("library_path", "")).strip()
+    numbers = {name: int(_option(name, default)) for name, default, *_ in NUMBERS}  # type: ignore[call-overload]
+    return Settings(
+        library_path=Path(path).expanduser() if path else default_library_path(shared.data_path),
+        wildcard_dirs=wildcard_dirs(),
+        limits=Limits(
+            max_template_length=numbers["max_template_length"],
+            max_depth=numbers["max_depth"],
+            max_prompts=numbers["max_prompts"],
+        ),
+        generation=GenerationLimits(
+            max_width=numbers["max_width"],
+            max_height=numbers["max_height"],
+            max_steps=numbers["max_steps"],
+            max_images=numbers["max_images"],
+            max_pixel_steps=numbers["max_pixel_steps"],
+        ),
+    )

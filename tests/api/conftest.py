@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from PIL import Image
+from pydantic import BaseModel
+
+from sd_prompt_templates.api.deps import STATE_KEY, ApiContext
+from sd_prompt_templates.api.router import build_router
+from sd_prompt_templates.service import SCRIPT_KEY, PromptService
+from sd_prompt_templates.settings import Settings
+from tests.conftest import write_files
+
+
+class Txt2ImgBase(BaseModel):
+    """A few of /sdapi/v1/txt2img's fields (the glue builds the request model from the WebUI's own)."""
+
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int = -1
+    steps: int = 50
+    width: int = 512
+    height: int = 512
+    batch_size: int = 1
+    n_iter: int = 1
+    cfg_scale: float = 7.0
+    enable_hr: bool = False
+    hr_scale: float = 2.0
+    alwayson_scripts: dict = {}
+    force_task_id: str | None = None
+    send_images: bool = True
+
+
+def png(text: str) -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (len(text) % 256, 0, 0)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+class FakeGenerator:
+    """Stands in for the WebUI: n_iter x batch_size images, and what our Script would give each of them."""
+
+    def __init__(self, service_for_script: PromptService) -> None:
+        self.service = service_for_script
+        self.payloads: list[dict[str, Any]] = []
+
+    def txt2img(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self.payloads.append(payload)
+        args = payload["alwayson_scripts"][SCRIPT_KEY]["args"][0]
+        n = payload["n_iter"] * payload["batch_size"]
+        seeds = [payload["seed"] + i for i in range(n)]
+        bound = self.service.bind(
+            template=args["template"],
+            prompt=payload["prompt"],
+            negative_prompt=payload["negative_prompt"],
+            variables=args["variables"],
+        )
+        prompts, negatives = bound.prompts(args["mode"], seeds, args["offset"])
+        info = {
+            "all_prompts": prompts,
+            "all_negative_prompts": negatives,
+            "all_seeds": seeds,
+            "infotexts": [f"{p}\nSeed: {s}" for p, s in zip(prompts, seeds, strict=False)],
+        }
+        return {"images": [png(p) for p in prompts], "parameters": payload, "info": json.dumps(info)}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, wildcard_dir: Path) -> Settings:
+    return Settings(library_path=tmp_path / "lib" / "templates.sqlite3", wildcard_dirs=(wildcard_dir,))
+
+
+@pytest.fixture
+def api(settings: Settings):
+    service = PromptService(lambda: settings)
+    generator = FakeGenerator(service)
+    service.generator = generator
+    auth: dict[str, str | None] = {"value": None}
+    app = FastAPI()
+    setattr(app.state, STATE_KEY, ApiContext(service=service, credentials=lambda: auth["value"]))
+    app.include_router(build_router(Txt2ImgBase))
+
+    class Api:
+        client = TestClient(app)
+        store = service.store()
+
+    Api.app, Api.generator, Api.auth, Api.service = app, generator, auth, service
+    return Api
+
+
+@pytest.fixture
+def portrait(api):
+    api.store.create(
+        {
+            "name": "portrait",
+            "prompt": "portrait of ${subject}, {soft|hard} light, ${mood} mood",
+            "negative_prompt": "blurry",
+            "variables": [
+                {"name": "subject", "default": "a fisherman"},
+                {"name": "mood", "type": "choice", "choices": ["calm", "wild"], "default": "calm"},
+            ],
+            "parameters": {"steps": 12, "width": 256},
+        }
+    )
+    return "portrait"
+
+
+__all__ = ["write_files"]
