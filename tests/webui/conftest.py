@@ -3,6 +3,9 @@
 SD_WEBUI_URL   e.g. http://127.0.0.1:7861 (required; the suite is skipped without it)
 SD_WEBUI_DIR   the WebUI's data directory (its checkout, unless it runs with --data-dir)
 SD_WEBUI_LOG   the file the WebUI's output goes to, to check the extension loaded cleanly (optional)
+SD_WEBUI_AUTH  user:password, when the WebUI runs with --api-auth (then every route must refuse requests without)
+
+With the tiny random-weights model, start the WebUI with --disable-nan-check: some prompts give NaNs otherwise.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+from tests.webui.client import WebUI
 
 
 def pytest_collection_modifyitems(items):
@@ -25,6 +30,12 @@ def webui_url() -> str:
     if not url:
         pytest.skip("real-WebUI suite: set SD_WEBUI_URL (and SD_WEBUI_DIR) to run it")
     return url.rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def webui(webui_url: str) -> WebUI:
+    auth = os.environ.get("SD_WEBUI_AUTH") or None
+    return WebUI(webui_url, tuple(auth.split(":", 1)) if auth else None)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -1,18 +1,16 @@
-import json
 import sqlite3
-import urllib.request
 from contextlib import closing
 
 from sd_prompt_templates.library import TemplateStore
 
 
-def test_webui_answers(webui_url):
-    with urllib.request.urlopen(f"{webui_url}/sdapi/v1/scripts", timeout=30) as response:
-        assert response.status == 200
-        assert "txt2img" in json.load(response)
+def test_webui_answers_and_lists_the_script(webui):
+    reply = webui.call("GET", "/sdapi/v1/scripts")
+    assert reply.status == 200
+    assert "prompt templates" in reply.body["txt2img"] and "prompt templates" in reply.body["img2img"]
 
 
-def test_library_is_in_the_data_dir_with_the_examples_installed(webui_url, webui_dir):
+def test_library_is_in_the_data_dir_with_the_examples_installed(webui, webui_dir):
     path = webui_dir / "prompt-templates" / "templates.sqlite3"
     assert path.is_file()
     TemplateStore(path)  # opens: schema current

@@ -1,0 +1,66 @@
+"""A small HTTP client for the real-WebUI suite: the standard library only, JSON in and out."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import urllib.parse
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+PREFIX = "/prompt-templates/v1"
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+class WebUI:
+    def __init__(self, url: str, auth: tuple[str, str] | None) -> None:
+        self.url = url
+        self.auth = auth
+
+    def call(self, method: str, path: str, body: Any = None, *, auth: Any = "default",
+             raw: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 600) -> Reply:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        if body is not None and raw is None:
+            request.add_header("Content-Type", "application/json")
+        credentials = self.auth if auth == "default" else auth
+        if credentials:
+            token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        for key, value in (headers or {}).items():
+            request.add_header(key, value)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return Reply(response.status, _decode(response.read()), dict(response.headers))
+        except urllib.error.HTTPError as error:
+            return Reply(error.code, _decode(error.read()), dict(error.headers))
+
+    def post_without_content_type(self, path: str, data: bytes) -> tuple[int, bytes]:
+        """What `requests.post(url, data=json.dumps(payload))` sends: a body and no Content-Type header."""
+        parts = urllib.parse.urlsplit(self.url)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
+        headers = {}
+        if self.auth:
+            headers["Authorization"] = "Basic " + base64.b64encode(":".join(self.auth).encode()).decode()
+        connection.request("POST", parts.path + path, body=data, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+
+    def ours(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Reply:
+        return self.call(method, PREFIX + path, body, **kwargs)
+
+
+def _decode(data: bytes) -> Any:
+    try:
+        return json.loads(data) if data else None
+    except json.JSONDecodeError:
+        return data.decode(errors="replace")

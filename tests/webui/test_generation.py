@@ -1,0 +1,142 @@
+"""Generation through the real WebUI: our /txt2img and the Script through /sdapi/v1/txt2img."""
+
+import json
+import threading
+import uuid
+
+import pytest
+
+SMALL = {"steps": 2, "width": 64, "height": 64}
+
+
+def infotext_prompts(reply):
+    info = json.loads(reply.body["info"])
+    return [text.split("\n", 1)[0] for text in info["infotexts"]], info
+
+
+def test_eight_variations_in_one_call_give_eight_images_with_eight_prompts(webui):
+    reply = webui.ours("POST", "/txt2img", {"prompt": "a {red|blue} {cat|dog} {sits|runs}", "mode": "combinatorial",
+                                           "seed": 1000, **SMALL})
+    assert reply.status == 200, reply.body
+    prompts, info = infotext_prompts(reply)
+    assert len(reply.body["images"]) == 8
+    assert len(set(prompts)) == 8 and prompts == reply.body["prompts"]
+    assert reply.body["seeds"] == list(range(1000, 1008))
+    assert all("Template source: " in text and "Template mode: combinatorial" in text for text in info["infotexts"])
+
+
+def test_the_script_through_sdapi_alwayson_scripts(webui):
+    reply = webui.call("POST", "/sdapi/v1/txt2img", {
+        "prompt": "a {red|blue|green} cat", "seed": 42, "n_iter": 3, **SMALL,
+        "alwayson_scripts": {"Prompt Templates": {"args": [{"mode": "combinatorial"}]}},
+    })
+    assert reply.status == 200, reply.body
+    prompts, _ = infotext_prompts(reply)
+    assert prompts == ["a red cat", "a blue cat", "a green cat"]
+
+
+def test_the_script_refuses_a_bad_template_with_a_422_and_no_literal_prompt(webui):
+    reply = webui.call("POST", "/sdapi/v1/txt2img", {
+        "prompt": "a __no_such_wildcard__ cat", **SMALL,
+        "alwayson_scripts": {"prompt templates": {"args": [{}]}},
+    })
+    assert reply.status == 422, reply.body
+    assert "__no_such_wildcard__" in json.dumps(reply.body["detail"])
+    assert webui.call("POST", "/sdapi/v1/txt2img", {"prompt": "a cat", **SMALL}).status == 200
+
+
+def test_pasting_an_infotext_restores_the_library_template_and_its_variables(webui):
+    name = f"webui-test-{uuid.uuid4().hex[:8]}"
+    assert webui.ours("POST", "/templates", {
+        "name": name, "prompt": "a ${animal} in a {red|blue} hat", "variables": [{"name": "animal"}],
+    }).status == 201
+    try:
+        first = webui.ours("POST", "/txt2img", {"template": name, "variables": {"animal": "fox"},
+                                               "mode": "combinatorial", "seed": 5, **SMALL})
+        _, info = infotext_prompts(first)
+        # the WebUI's API reads an infotext the way its "paste" button does: fields and Script arguments
+        again = webui.call("POST", "/sdapi/v1/txt2img", {"infotext": info["infotexts"][1]})
+        assert again.status == 200, again.body
+        prompts, _ = infotext_prompts(again)
+        assert prompts == ["a fox in a red hat", "a fox in a blue hat"]
+    finally:
+        webui.ours("DELETE", f"/templates/{name}")
+
+
+def test_library_template_with_variables_and_negative(webui):
+    name = f"webui-test-{uuid.uuid4().hex[:8]}"
+    created = webui.ours("POST", "/templates", {
+        "name": name, "prompt": "a ${animal} in a {red|blue} hat", "negative_prompt": "blurry",
+        "variables": [{"name": "animal", "default": "cat"}], "parameters": {"steps": 2},
+    })
+    assert created.status == 201, created.body
+    try:
+        reply = webui.ours("POST", "/txt2img", {"template": name, "variables": {"animal": "dog"}, "count": 2,
+                                               "width": 64, "height": 64})
+        assert reply.status == 200, reply.body
+        prompts, info = infotext_prompts(reply)
+        assert all(p.startswith("a dog in a ") for p in prompts)
+        assert info["all_negative_prompts"] == ["blurry", "blurry"] and info["steps"] == 2
+        assert all(f"Prompt template: {name}" in text for text in info["infotexts"])
+    finally:
+        webui.ours("DELETE", f"/templates/{name}")
+
+
+def test_seed_article_client_no_content_type(webui):
+    """`requests.post(url, data=json.dumps(payload))` sends no Content-Type header at all."""
+    payload = {"prompt": "a {red|blue} cat", **SMALL}
+    status, body = webui.post_without_content_type("/prompt-templates/v1/txt2img", json.dumps(payload).encode())
+    assert status == 200, body
+    assert len(json.loads(body)["images"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        ({"prompt": "a {red|blue cat"}, 422),
+        ({"prompt": "x", "width": 65}, 422),
+        ({"prompt": "x", "steps": 100000}, 422),
+        ({"template": "no-such-template"}, 404),
+        ({"prompt": "{a|b}", "count": 1000000}, 422),
+        ({"prompt": "x", "script_name": "no such script"}, 422),
+    ],
+)
+def test_bad_input_gets_a_4xx_and_the_next_request_works(webui, payload, status):
+    reply = webui.ours("POST", "/txt2img", {**SMALL, **payload})
+    assert reply.status == status, reply.body
+    assert webui.ours("POST", "/txt2img", {"prompt": "a {red|blue} cat", **SMALL}).status == 200
+
+
+def test_eight_concurrent_clients_get_their_own_prompts(webui):
+    results = {}
+
+    def client(i):
+        reply = webui.ours("POST", "/txt2img", {"prompt": f"client{i} {{red|blue}} cat", "count": 2, **SMALL})
+        results[i] = (reply.status, reply.body.get("prompts"), infotext_prompts(reply)[0] if reply.status == 200 else None)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(8):
+        status, prompts, infotext = results[i]
+        assert status == 200
+        assert len(prompts) == 2 and all(p.startswith(f"client{i} ") for p in prompts) and infotext == prompts
+
+
+def test_progress_task_is_reported_and_released(webui):
+    task = f"task(webui-test-{uuid.uuid4().hex[:8]})"
+    reply = webui.ours("POST", "/txt2img", {"prompt": "{a|b}", "count": 2, "force_task_id": task, **SMALL})
+    assert reply.status == 200 and reply.body["task_id"] == task
+    progress = webui.call("POST", "/internal/progress", {"id_task": task})
+    if progress.status == 404:
+        pytest.skip("/internal/progress is not served (--nowebui)")
+    assert progress.body["completed"] is True and progress.body["queued"] is False
+    failed = f"task(webui-test-{uuid.uuid4().hex[:8]})"  # fails inside the WebUI's processing, after queueing
+    reply = webui.ours("POST", "/txt2img", {"prompt": "x", "refiner_checkpoint": "no-such-model",
+                                           "force_task_id": failed, **SMALL})
+    assert reply.status >= 400
+    after = webui.call("POST", "/internal/progress", {"id_task": failed}).body
+    assert after["queued"] is False and after["active"] is False
+    assert webui.ours("POST", "/txt2img", {"prompt": "{a|b}", **SMALL}).status == 200
