@@ -1,15 +1,18 @@
 import runpy
-from pathlib import Path
 
 from sd_prompt_templates.library import TemplateStore
-
-ENTRY = Path(__file__).resolve().parents[2] / "scripts" / "prompt_templates.py"
+from tests.glue.conftest import ENTRY
 
 
 def test_loading_the_entry_file_registers_callbacks_and_does_no_work(webui, tmp_path):
-    runpy.run_path(str(ENTRY))
-    registered = webui.callback_map["callbacks_app_started"]
-    assert [c.name for c in registered] == ["sd-prompt-templates"]
+    namespace = runpy.run_path(str(ENTRY))
+    assert namespace["PromptTemplatesScript"]().title() == "Prompt Templates"
+    names = {key: [c.name for c in value] for key, value in webui.callback_map.items()}
+    assert names == {
+        "callbacks_app_started": ["sd-prompt-templates"],
+        "callbacks_ui_settings": ["sd-prompt-templates"],
+        "callbacks_infotext_pasted": ["sd-prompt-templates"],
+    }
     assert not (tmp_path / "prompt-templates").exists()  # nothing happens at import
 
 
@@ -20,21 +23,64 @@ def test_reloading_scripts_registers_once_again(webui):
     assert len(webui.callback_map["callbacks_app_started"]) == 1
 
 
-def test_app_started_opens_the_library_in_the_data_dir_with_examples_once(webui, tmp_path, capsys):
-    runpy.run_path(str(ENTRY))
-    webui.app_started_callback(None, object())
+def test_app_started_opens_the_library_in_the_data_dir_with_examples_once(started, tmp_path, capsys):
     path = tmp_path / "prompt-templates" / "templates.sqlite3"
     names = [r.name for r in TemplateStore(path).list()]
     assert "portrait" in names and len(names) >= 3
     TemplateStore(path).delete("portrait")
-    webui.app_started_callback(None, object())
+    from modules import script_callbacks
+
+    script_callbacks.app_started_callback(None, started.app)
     assert "portrait" not in [r.name for r in TemplateStore(path).list()]
-    out = capsys.readouterr().out
-    assert f"template library at {path}" in out and "example templates added" in out
+    out = capsys.readouterr().out  # the second start only: the first one's added the examples
+    assert f"template library at {path} ({len(names) - 1} templates)" in out and "added" not in out
+
+
+def test_the_api_is_mounted_once_per_app(started):
+    from modules import script_callbacks
+
+    routes = len(started.app.routes)
+    script_callbacks.app_started_callback(None, started.app)  # a second call on the same app
+    assert len(started.app.routes) == routes
+    assert started.client.get("/prompt-templates/v1/version").status_code == 200
+
+
+def test_no_api_without_api_flag(webui, capsys):
+    from fastapi import FastAPI
+
+    runpy.run_path(str(ENTRY))
+    from modules import shared
+
+    shared.cmd_opts.api = False
+    try:
+        app = FastAPI()
+        webui.app_started_callback(None, app)
+    finally:
+        shared.cmd_opts.api = True
+    assert not [r for r in app.routes if getattr(r, "path", "").startswith("/prompt-templates")]
+    assert "REST API off" in capsys.readouterr().out
 
 
 def test_a_library_that_cannot_be_opened_is_reported_not_raised(webui, tmp_path, capsys):
     (tmp_path / "prompt-templates").write_text("a file where the folder should be")
     runpy.run_path(str(ENTRY))
-    webui.app_started_callback(None, object())
+    from fastapi import FastAPI
+
+    webui.app_started_callback(None, FastAPI())
     assert "cannot be opened" in capsys.readouterr().out
+
+
+def test_settings_section_and_values_read_at_use_time(webui, tmp_path):
+    runpy.run_path(str(ENTRY))
+    webui.ui_settings_callback()
+    from modules import shared
+
+    from sd_prompt_templates.webui import settings
+
+    keys = [k for k in shared.opts.data_labels]
+    assert keys and all(k.startswith("prompt_templates_") for k in keys)
+    assert {info.section for info in shared.opts.data_labels.values()} == {("prompt_templates", "Prompt Templates")}
+    shared.opts.prompt_templates_max_prompts = 7
+    shared.opts.prompt_templates_library_path = str(tmp_path / "elsewhere.sqlite3")
+    current = settings.current()
+    assert current.limits.max_prompts == 7 and current.library_path == tmp_path / "elsewhere.sqlite3"

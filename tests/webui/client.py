@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import urllib.parse
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +26,17 @@ class WebUI:
         self.url = url
         self.auth = auth
 
-    def call(self, method: str, path: str, body: Any = None, *, auth: Any = "default",
-             raw: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 600) -> Reply:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        auth: Any = "default",
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 600,
+    ) -> Reply:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         request = urllib.request.Request(self.url + path, data=data, method=method)
         if body is not None and raw is None:

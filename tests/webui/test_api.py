@@ -5,9 +5,18 @@ import os
 import pytest
 
 ROUTES = [
-    ("GET", "/version"), ("GET", "/templates"), ("POST", "/templates"), ("GET", "/templates/portrait"),
-    ("PUT", "/templates/portrait"), ("DELETE", "/templates/portrait"), ("GET", "/export"), ("POST", "/import"),
-    ("GET", "/wildcards"), ("GET", "/wildcards/colors"), ("POST", "/render"), ("POST", "/txt2img"),
+    ("GET", "/version"),
+    ("GET", "/templates"),
+    ("POST", "/templates"),
+    ("GET", "/templates/portrait"),
+    ("PUT", "/templates/portrait"),
+    ("DELETE", "/templates/portrait"),
+    ("GET", "/export"),
+    ("POST", "/import"),
+    ("GET", "/wildcards"),
+    ("GET", "/wildcards/colors"),
+    ("POST", "/render"),
+    ("POST", "/txt2img"),
 ]
 
 
@@ -20,7 +29,8 @@ def test_version_and_openapi(webui):
     assert len(paths) == 9
     fields = schema.body["components"]["schemas"]["PromptTemplatesTxt2ImgRequest"]["properties"]
     assert {"template", "variables", "mode", "count", "offset", "prompt", "sampler_name", "alwayson_scripts"} <= set(
-        fields)
+        fields
+    )
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)

@@ -15,8 +15,11 @@ def infotext_prompts(reply):
 
 
 def test_eight_variations_in_one_call_give_eight_images_with_eight_prompts(webui):
-    reply = webui.ours("POST", "/txt2img", {"prompt": "a {red|blue} {cat|dog} {sits|runs}", "mode": "combinatorial",
-                                           "seed": 1000, **SMALL})
+    reply = webui.ours(
+        "POST",
+        "/txt2img",
+        {"prompt": "a {red|blue} {cat|dog} {sits|runs}", "mode": "combinatorial", "seed": 1000, **SMALL},
+    )
     assert reply.status == 200, reply.body
     prompts, info = infotext_prompts(reply)
     assert len(reply.body["images"]) == 8
@@ -26,33 +29,60 @@ def test_eight_variations_in_one_call_give_eight_images_with_eight_prompts(webui
 
 
 def test_the_script_through_sdapi_alwayson_scripts(webui):
-    reply = webui.call("POST", "/sdapi/v1/txt2img", {
-        "prompt": "a {red|blue|green} cat", "seed": 42, "n_iter": 3, **SMALL,
-        "alwayson_scripts": {"Prompt Templates": {"args": [{"mode": "combinatorial"}]}},
-    })
+    reply = webui.call(
+        "POST",
+        "/sdapi/v1/txt2img",
+        {
+            "prompt": "a {red|blue|green} cat",
+            "seed": 42,
+            "n_iter": 3,
+            **SMALL,
+            "alwayson_scripts": {"Prompt Templates": {"args": [{"mode": "combinatorial"}]}},
+        },
+    )
     assert reply.status == 200, reply.body
     prompts, _ = infotext_prompts(reply)
     assert prompts == ["a red cat", "a blue cat", "a green cat"]
 
 
 def test_the_script_refuses_a_bad_template_with_a_422_and_no_literal_prompt(webui):
-    reply = webui.call("POST", "/sdapi/v1/txt2img", {
-        "prompt": "a __no_such_wildcard__ cat", **SMALL,
-        "alwayson_scripts": {"prompt templates": {"args": [{}]}},
-    })
+    reply = webui.call(
+        "POST",
+        "/sdapi/v1/txt2img",
+        {
+            "prompt": "a __no_such_wildcard__ cat",
+            **SMALL,
+            "alwayson_scripts": {"prompt templates": {"args": [{}]}},
+        },
+    )
     assert reply.status == 422, reply.body
     assert "__no_such_wildcard__" in json.dumps(reply.body["detail"])
     assert webui.call("POST", "/sdapi/v1/txt2img", {"prompt": "a cat", **SMALL}).status == 200
 
 
 def test_pasting_an_infotext_restores_the_library_template_and_its_variables(webui):
+    plain = webui.call("POST", "/sdapi/v1/txt2img", {"infotext": "a cat\nSteps: 2, Seed: 5, Size: 64x64"})
+    if plain.status != 200:  # Forge f2.0.1: "isinstance() argument 2 cannot be a parameterized generic"
+        pytest.skip(f"this WebUI's API cannot apply any infotext: {plain.status} {plain.body}")
     name = f"webui-test-{uuid.uuid4().hex[:8]}"
-    assert webui.ours("POST", "/templates", {
-        "name": name, "prompt": "a ${animal} in a {red|blue} hat", "variables": [{"name": "animal"}],
-    }).status == 201
+    assert (
+        webui.ours(
+            "POST",
+            "/templates",
+            {
+                "name": name,
+                "prompt": "a ${animal} in a {red|blue} hat",
+                "variables": [{"name": "animal"}],
+            },
+        ).status
+        == 201
+    )
     try:
-        first = webui.ours("POST", "/txt2img", {"template": name, "variables": {"animal": "fox"},
-                                               "mode": "combinatorial", "seed": 5, **SMALL})
+        first = webui.ours(
+            "POST",
+            "/txt2img",
+            {"template": name, "variables": {"animal": "fox"}, "mode": "combinatorial", "seed": 5, **SMALL},
+        )
         _, info = infotext_prompts(first)
         # the WebUI's API reads an infotext the way its "paste" button does: fields and Script arguments
         again = webui.call("POST", "/sdapi/v1/txt2img", {"infotext": info["infotexts"][1]})
@@ -65,14 +95,24 @@ def test_pasting_an_infotext_restores_the_library_template_and_its_variables(web
 
 def test_library_template_with_variables_and_negative(webui):
     name = f"webui-test-{uuid.uuid4().hex[:8]}"
-    created = webui.ours("POST", "/templates", {
-        "name": name, "prompt": "a ${animal} in a {red|blue} hat", "negative_prompt": "blurry",
-        "variables": [{"name": "animal", "default": "cat"}], "parameters": {"steps": 2},
-    })
+    created = webui.ours(
+        "POST",
+        "/templates",
+        {
+            "name": name,
+            "prompt": "a ${animal} in a {red|blue} hat",
+            "negative_prompt": "blurry",
+            "variables": [{"name": "animal", "default": "cat"}],
+            "parameters": {"steps": 2},
+        },
+    )
     assert created.status == 201, created.body
     try:
-        reply = webui.ours("POST", "/txt2img", {"template": name, "variables": {"animal": "dog"}, "count": 2,
-                                               "width": 64, "height": 64})
+        reply = webui.ours(
+            "POST",
+            "/txt2img",
+            {"template": name, "variables": {"animal": "dog"}, "count": 2, "width": 64, "height": 64},
+        )
         assert reply.status == 200, reply.body
         prompts, info = infotext_prompts(reply)
         assert all(p.startswith("a dog in a ") for p in prompts)
@@ -112,7 +152,11 @@ def test_eight_concurrent_clients_get_their_own_prompts(webui):
 
     def client(i):
         reply = webui.ours("POST", "/txt2img", {"prompt": f"client{i} {{red|blue}} cat", "count": 2, **SMALL})
-        results[i] = (reply.status, reply.body.get("prompts"), infotext_prompts(reply)[0] if reply.status == 200 else None)
+        results[i] = (
+            reply.status,
+            reply.body.get("prompts"),
+            infotext_prompts(reply)[0] if reply.status == 200 else None,
+        )
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
     for t in threads:
@@ -134,8 +178,9 @@ def test_progress_task_is_reported_and_released(webui):
         pytest.skip("/internal/progress is not served (--nowebui)")
     assert progress.body["completed"] is True and progress.body["queued"] is False
     failed = f"task(webui-test-{uuid.uuid4().hex[:8]})"  # fails inside the WebUI's processing, after queueing
-    reply = webui.ours("POST", "/txt2img", {"prompt": "x", "refiner_checkpoint": "no-such-model",
-                                           "force_task_id": failed, **SMALL})
+    reply = webui.ours(
+        "POST", "/txt2img", {"prompt": "x", "refiner_checkpoint": "no-such-model", "force_task_id": failed, **SMALL}
+    )
     assert reply.status >= 400
     after = webui.call("POST", "/internal/progress", {"id_task": failed}).body
     assert after["queued"] is False and after["active"] is False

@@ -1,5 +1,5 @@
-# Mirrors modules/script_callbacks.py at v1.10.1: add_callback(..., *, name=None), on_app_started(callback, *,
-# name=None), app_started_callback(demo, app), clear_callbacks().
+# Mirrors modules/script_callbacks.py at v1.10.1: on_*(callback, *, name=None), *_callback(...) runners,
+# clear_callbacks().
 from __future__ import annotations
 
 import dataclasses
@@ -14,7 +14,11 @@ class ScriptCallback:
     name: str | None = None
 
 
-callback_map: dict[str, list[ScriptCallback]] = {"callbacks_app_started": [], "callbacks_ui_settings": []}
+callback_map: dict[str, list[ScriptCallback]] = {
+    "callbacks_app_started": [],
+    "callbacks_ui_settings": [],
+    "callbacks_infotext_pasted": [],
+}
 
 
 def clear_callbacks() -> None:
@@ -22,21 +26,32 @@ def clear_callbacks() -> None:
         callback_list.clear()
 
 
-def add_callback(
-    callbacks: list[ScriptCallback],
-    fun: Callable[..., Any],
-    *,
-    name: str | None = None,
-    category: str = "unknown",
-    filename: str | None = None,
-) -> None:
+def add_callback(callbacks, fun, *, name=None, category="unknown", filename=None) -> None:
     callbacks.append(ScriptCallback(filename or "unknown file", fun, name))
 
 
-def on_app_started(callback: Callable[..., Any], *, name: str | None = None) -> None:
+def on_app_started(callback, *, name=None):
     add_callback(callback_map["callbacks_app_started"], callback, name=name, category="app_started")
 
 
-def app_started_callback(demo: Any, app: Any) -> None:
+def on_ui_settings(callback, *, name=None):
+    add_callback(callback_map["callbacks_ui_settings"], callback, name=name, category="ui_settings")
+
+
+def on_infotext_pasted(callback, *, name=None):
+    add_callback(callback_map["callbacks_infotext_pasted"], callback, name=name, category="infotext_pasted")
+
+
+def app_started_callback(demo, app) -> None:
     for c in callback_map["callbacks_app_started"]:
         c.callback(demo, app)
+
+
+def ui_settings_callback() -> None:
+    for c in callback_map["callbacks_ui_settings"]:
+        c.callback()
+
+
+def infotext_pasted_callback(infotext: str, params: dict) -> None:
+    for c in callback_map["callbacks_infotext_pasted"]:
+        c.callback(infotext, params)
