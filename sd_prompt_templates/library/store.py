@@ -192,7 +192,7 @@ class TemplateStore:
         with self._write() as conn:
             if _exists(conn, draft.name):
                 raise TemplateExists(draft.name)
-            return _insert(conn, draft, _now(), 1)
+            return _insert(conn, draft, None, 1)
 
     def update(self, name: str, data: Mapping[str, Any] | TemplateDraft, *, expected_version: int) -> TemplateRecord:
         """Replace a template's fields (a different `name` renames it). Refused if it changed since
@@ -237,7 +237,7 @@ class TemplateStore:
             for draft in drafts:
                 row = conn.execute("SELECT version, created_at FROM templates WHERE name = ?", (draft.name,)).fetchone()
                 if row is None:
-                    _insert(conn, draft, _now(), 1)
+                    _insert(conn, draft, None, 1)
                     report.created.append(draft.name)
                 elif on_conflict == "skip":
                     report.skipped.append(draft.name)
@@ -261,7 +261,7 @@ class TemplateStore:
                 if _exists(conn, draft.name):
                     report.skipped.append(draft.name)
                 else:
-                    _insert(conn, draft, _now(), 1)
+                    _insert(conn, draft, None, 1)
                     report.created.append(draft.name)
             conn.execute("INSERT INTO meta (key, value) VALUES ('examples_installed', ?)", (_now(),))
         return report
@@ -306,8 +306,10 @@ def _locked_version(conn: sqlite3.Connection, name: str) -> int:
     return int(row[0])
 
 
-def _insert(conn: sqlite3.Connection, draft: TemplateDraft, created_at: str, version: int) -> TemplateRecord:
-    record = TemplateRecord(**vars(draft), created_at=created_at, updated_at=_now(), version=version)
+def _insert(conn: sqlite3.Connection, draft: TemplateDraft, created_at: str | None, version: int) -> TemplateRecord:
+    """Write a template; a new one (created_at None) gets one timestamp for both created and updated."""
+    now = _now()
+    record = TemplateRecord(**vars(draft), created_at=created_at or now, updated_at=now, version=version)
     conn.execute(
         "INSERT INTO templates (name, title, description, prompt, negative_prompt, variables, parameters, tags, "
         "created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

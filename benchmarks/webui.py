@@ -1,0 +1,260 @@
+"""Generation speed and memory of POST /prompt-templates/v1/txt2img against the WebUI's own /sdapi/v1/txt2img,
+side by side in one run, on a running WebUI (started with --api and this extension).
+
+    python benchmarks/webui.py [--url http://127.0.0.1:7861] [--pid PID] [--repeat 5] [--memory-requests 500]
+                               [--user USER --password PASSWORD]
+
+Standard library only: any Python 3.10+ will do. --user/--password are the WebUI's --api-auth (sent as HTTP Basic on
+every request). --pid is the WebUI's process, for the memory part (its VmRSS in /proc/PID/status); without it that
+part is skipped. On Linux: pgrep -f "launch.py". With the tiny random test model, start the WebUI with
+--disable-nan-check: otherwise some prompts make NaNs and the WebUI refuses the request.
+
+Each time is the best of --repeat rounds (the least disturbed by whatever else the machine does); in each round the
+cases run one after the other, in a rotating order, so that machine noise hits them all alike.
+
+Targets (issue), at 64x64/2 steps and 256x256/10 steps, for 8 variations of one template:
+  - ours >= 2.5x (64x64) and >= 1.5x (256x256) faster than 8 sequential /sdapi/v1/txt2img calls (the seed's way);
+  - ours within 1.05x of one /sdapi/v1/txt2img call with batch_size=8 (same sampler work, no per-request overhead);
+  - one image: ours <= 1.05x /sdapi/v1/txt2img's time;
+  - resident memory growth over --memory-requests requests to our endpoint: < 50 MB.
+Batch size stays the caller's choice: "ours, batch_size=8" is shown for information only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import math
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+OURS = "/prompt-templates/v1/txt2img"
+SDAPI = "/sdapi/v1/txt2img"
+TEMPLATE = "a {red|blue} {cat|dog} {sitting|running}"  # 8 combinations
+VARIATIONS = 8
+SEED = 1234
+SIZES = ((64, 2, 2.5), (256, 10, 1.5))  # side, steps, minimum speed-up over sequential calls
+BATCHED_MAX_RATIO = 1.05
+SINGLE_MAX_RATIO = 1.05
+MEMORY_MAX_GROWTH_MB = 50.0
+TIMEOUT_S = 600.0
+
+
+class Client:
+    def __init__(self, url: str, user: str | None, password: str | None) -> None:
+        self.url = url.rstrip("/")
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if user is not None:
+            token = base64.b64encode(f"{user}:{password or ''}".encode()).decode("ascii")
+            self.headers["Authorization"] = f"Basic {token}"
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        request = urllib.request.Request(
+            self.url + path, data=json.dumps(body).encode(), headers=self.headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:2000]
+            raise SystemExit(f"POST {path}: HTTP {exc.code}: {detail}") from None
+        except urllib.error.URLError as exc:
+            raise SystemExit(f"POST {path}: cannot reach {self.url}: {exc.reason}") from None
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise SystemExit(f"unexpected answer: {message}")
+
+
+def info_of(response: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(response.get("info") or "{}")
+
+
+def check_variations(response: dict[str, Any]) -> None:
+    images, prompts = response.get("images") or [], response.get("prompts") or []
+    expect(len(images) == VARIATIONS, f"{len(images)} images from {OURS}, expected {VARIATIONS}")
+    expect(len(set(prompts)) == VARIATIONS, f"{len(set(prompts))} distinct prompts from {OURS}: {prompts}")
+
+
+def check_images(response: dict[str, Any], n: int) -> None:
+    images = response.get("images") or []
+    expect(len(images) == n, f"{len(images)} images from {SDAPI}, expected {n}")
+
+
+def race(cases: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Best time of each case over `repeat` rounds; each round runs every case once, starting one further along."""
+    names = list(cases)
+    best = dict.fromkeys(names, math.inf)
+    for round_ in range(repeat):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            cases[name]()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+@dataclass(frozen=True)
+class Row:
+    case: str
+    seconds: float
+    target: str = ""
+    ok: bool | None = None  # None: no target
+
+
+def verdict(ok: bool | None) -> str:
+    return "" if ok is None else ("PASS" if ok else "MISS")
+
+
+def variations_cases(client: Client, side: int, steps: int) -> dict[str, Callable[[], object]]:
+    size = {"width": side, "height": side, "steps": steps}
+    ours_body = {"prompt": TEMPLATE, "mode": "combinatorial", "seed": SEED, **size}
+    # Warm-up (untimed), which also gives the 8 prompts and seeds the sequential calls make one by one.
+    first = client.post(OURS, ours_body)
+    check_variations(first)
+    singles = [{"prompt": p, "seed": s, **size} for p, s in zip(first["prompts"], first["seeds"], strict=True)]
+    batched_body = {"prompt": first["prompts"][0], "seed": SEED, "batch_size": VARIATIONS, **size}
+
+    def ours() -> None:
+        check_variations(client.post(OURS, ours_body))
+
+    def ours_batched() -> None:
+        check_variations(client.post(OURS, {**ours_body, "batch_size": VARIATIONS}))
+
+    def sequential() -> None:
+        for body in singles:
+            check_images(client.post(SDAPI, body), 1)
+
+    def batched() -> None:
+        check_images(client.post(SDAPI, batched_body), VARIATIONS)
+
+    return {"ours": ours, "ours_batched": ours_batched, "sequential": sequential, "batched": batched}
+
+
+def bench_variations(client: Client, side: int, steps: int, min_speedup: float, repeat: int) -> list[Row]:
+    cases = variations_cases(client, side, steps)
+    for case in cases.values():  # warm-up, untimed
+        case()
+    t = race(cases, repeat)
+    speedup, vs_batched = t["sequential"] / t["ours"], t["ours"] / t["batched"]
+    return [
+        Row(f"{VARIATIONS} x {SDAPI}, sequential", t["sequential"]),
+        Row(f"1 x {SDAPI}, batch_size={VARIATIONS}, 1 prompt", t["batched"]),
+        Row(f"ours, {VARIATIONS} variations", t["ours"], f"seq/ours >= {min_speedup}x", speedup >= min_speedup),
+        Row("", t["ours"], f"ours/batched <= {BATCHED_MAX_RATIO}x", vs_batched <= BATCHED_MAX_RATIO),
+        Row(f"ours, {VARIATIONS} variations, batch_size={VARIATIONS}", t["ours_batched"], "(caller's choice)"),
+    ]
+
+
+def print_variations(side: int, steps: int, rows: list[Row], sequential: float, batched: float) -> None:
+    print(f"\n{side}x{side}, {steps} steps, {VARIATIONS} images")
+    print(f"{'case':46} {'seconds':>8} {'seq/case':>9} {'case/batched':>13}  {'target':26} result")
+    for row in rows:
+        if not row.case:  # a second target for the row above
+            print(f"{'':46} {'':>8} {'':>9} {'':>13}  {row.target:26} {verdict(row.ok)}")
+            continue
+        ratios = f"{sequential / row.seconds:8.2f}x {row.seconds / batched:12.2f}x"
+        print(f"{row.case:46} {row.seconds:8.3f} {ratios}  {row.target:26} {verdict(row.ok)}")
+
+
+def bench_single(client: Client, repeat: int) -> tuple[float, float]:
+    size = {"width": 64, "height": 64, "steps": 2, "seed": SEED}
+    # combinatorial, count 1: the first combination, "a red cat", exactly the prompt /sdapi/v1/txt2img gets
+    ours_body = {"prompt": "a {red|blue} cat", "mode": "combinatorial", "count": 1, **size}
+    sdapi_body = {"prompt": "a red cat", **size}
+
+    def ours() -> None:
+        response = client.post(OURS, ours_body)
+        expect(response.get("prompts") == ["a red cat"], f"prompts {response.get('prompts')}")
+        expect(len(response.get("images") or []) == 1, "one image from our endpoint")
+
+    def sdapi() -> None:
+        check_images(client.post(SDAPI, sdapi_body), 1)
+
+    cases = {"ours": ours, "sdapi": sdapi}
+    for case in cases.values():
+        case()
+    t = race(cases, repeat)
+    return t["ours"], t["sdapi"]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise SystemExit(f"no VmRSS in /proc/{pid}/status")
+
+
+def bench_memory(client: Client, pid: int, requests: int) -> tuple[float, float]:
+    body = {"prompt": "a {red|blue|green} {cat|dog|fox}, {day|night}", "count": 1, "width": 64, "height": 64}
+    before = rss_mb(pid)
+    print(f"\nmemory: {requests} requests to {OURS} (64x64, 2 steps, 1 image, seed varies); RSS of pid {pid}")
+    print(f"  before {before:9.1f} MB")
+    step = max(requests // 5, 1)
+    for i in range(requests):
+        response = client.post(OURS, {**body, "steps": 2, "seed": SEED + i})
+        expect(len(response.get("images") or []) == 1, "one image from our endpoint")
+        if (i + 1) % step == 0 and i + 1 < requests:
+            print(f"  {i + 1:6}  {rss_mb(pid):9.1f} MB")
+    after = rss_mb(pid)
+    print(f"  after  {after:9.1f} MB")
+    return before, after
+
+
+def describe(client: Client) -> str:
+    info = info_of(client.post(SDAPI, {"prompt": "a red cat", "width": 64, "height": 64, "steps": 1, "seed": SEED}))
+    return f"WebUI {info.get('version')}, model {info.get('sd_model_name')}, sampler {info.get('sampler_name')}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default="http://127.0.0.1:7861", help="the WebUI (default: %(default)s)")
+    parser.add_argument("--pid", type=int, help="the WebUI's process id, for the memory part (skipped without it)")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds; each time is the best (default: %(default)s)")
+    parser.add_argument("--single-repeat", type=int, default=20, help="rounds of the one-image case (default: 20)")
+    parser.add_argument("--memory-requests", type=int, default=500, help="requests of the memory part (default: 500)")
+    parser.add_argument("--user", help="--api-auth user name")
+    parser.add_argument("--password", help="--api-auth password")
+    opts = parser.parse_args()
+    if opts.repeat < 1 or opts.single_repeat < 1 or opts.memory_requests < 1:
+        parser.error("--repeat, --single-repeat and --memory-requests must be at least 1")
+    if opts.pid is not None and not Path(f"/proc/{opts.pid}/status").exists():
+        parser.error(f"no process {opts.pid} (or no /proc here)")
+    client = Client(opts.url, opts.user, opts.password)
+
+    print(f"{opts.url}: {describe(client)}; Python {sys.version.split()[0]}")
+    print(f"best of {opts.repeat} rounds, cases interleaved; seq/case = sequential time / the case's time")
+    misses = 0
+    for side, steps, min_speedup in SIZES:
+        rows = bench_variations(client, side, steps, min_speedup, opts.repeat)
+        print_variations(side, steps, rows, rows[0].seconds, rows[1].seconds)
+        misses += sum(row.ok is False for row in rows)
+
+    ours, sdapi = bench_single(client, opts.single_repeat)
+    ok = ours / sdapi <= SINGLE_MAX_RATIO
+    misses += not ok
+    print(f"\n1 image, 64x64, 2 steps, best of {opts.single_repeat}")
+    print(f"  {SDAPI:32} {sdapi:8.3f} s")
+    print(f"  {OURS:32} {ours:8.3f} s   ours/sdapi {ours / sdapi:5.2f}x  target <= {SINGLE_MAX_RATIO}x  {verdict(ok)}")
+
+    if opts.pid is None:
+        print("\nmemory: skipped (pass --pid with the WebUI's process id to measure its resident memory)")
+    else:
+        before, after = bench_memory(client, opts.pid, opts.memory_requests)
+        ok = after - before < MEMORY_MAX_GROWTH_MB
+        misses += not ok
+        print(f"  growth {after - before:9.1f} MB   target < {MEMORY_MAX_GROWTH_MB:.0f} MB  {verdict(ok)}")
+
+    print(f"\n{'all targets met' if not misses else f'{misses} target(s) missed'}")
+
+
+if __name__ == "__main__":
+    main()
