@@ -185,3 +185,48 @@ def test_progress_task_is_reported_and_released(webui):
     after = webui.call("POST", "/internal/progress", {"id_task": failed}).body
     assert after["queued"] is False and after["active"] is False
     assert webui.ours("POST", "/txt2img", {"prompt": "{a|b}", **SMALL}).status == 200
+
+
+def test_the_script_in_img2img(webui):
+    first = webui.call("POST", "/sdapi/v1/txt2img", {"prompt": "a cat", **SMALL})
+    reply = webui.call(
+        "POST",
+        "/sdapi/v1/img2img",
+        {
+            "init_images": [first.body["images"][0]],
+            "prompt": "a {red|blue} cat",
+            "denoising_strength": 0.5,
+            **SMALL,
+            "alwayson_scripts": {"prompt templates": {"args": [{"mode": "combinatorial"}]}},
+        },
+    )
+    assert reply.status == 200, reply.body
+    prompts, info = infotext_prompts(reply)
+    assert prompts == ["a red cat", "a blue cat"]
+
+
+def test_hires_fix_follows_each_image_prompt(webui):
+    reply = webui.ours(
+        "POST",
+        "/txt2img",
+        {
+            "prompt": "a {red|blue} cat",
+            "mode": "combinatorial",
+            **SMALL,
+            "enable_hr": True,
+            "hr_scale": 1.5,
+            "hr_upscaler": "Latent",
+            "hr_second_pass_steps": 1,
+            "denoising_strength": 0.5,
+            "hr_additional_modules": [],
+        },
+    )
+    if reply.status == 500 and "hr_additional_modules" in json.dumps(reply.body):
+        pytest.skip("this WebUI's API fails on enable_hr (a known Forge bug)")
+    assert reply.status == 200, reply.body
+    prompts, info = infotext_prompts(reply)
+    assert prompts == ["a red cat", "a blue cat"]
+    assert info["width"] == 64 and len(reply.body["images"]) == 2
+    assert all("Hires upscale: 1.5" in text for text in info["infotexts"])
+    # the WebUI writes "Hires prompt" only where an image's hires prompt differs from its prompt
+    assert not any("Hires prompt" in text for text in info["infotexts"])
