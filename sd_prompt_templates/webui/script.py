@@ -132,6 +132,23 @@ class PromptTemplatesScript(scripts.Script):
         p.all_prompts, p.all_negative_prompts = prompts, negatives
         p.main_prompt, p.main_negative_prompt = prompts[0], negatives[0]
 
+    def before_process_batch(self, p: Any, *args: Any, **kwargs: Any) -> None:
+        if getattr(p, STATE, None) is not None and "Hires prompt" in p.extra_generation_params:
+            p.extra_generation_params["Hires prompt"] = partial(_hires_param, "all_hr_prompts", "prompt_text")
+            p.extra_generation_params["Hires negative prompt"] = partial(
+                _hires_param, "all_hr_negative_prompts", "negative_prompt"
+            )
+
+
+def _hires_param(attribute: str, base: str, p: Any, index: int, **infotext_locals: Any) -> str | None:
+    """The WebUI's own "Hires prompt" infotext entry looks up all_hr_prompts by the index within the batch, so from
+    the second batch on every image would name the first image's hires prompt. Same test, right index."""
+    values = getattr(p, attribute, None) or []
+    i = p.iteration * p.batch_size + index
+    if i >= len(values):
+        return None
+    return values[i] if values[i] != infotext_locals.get(base) else None
+
 
 def parse_args(args: tuple[Any, ...]) -> ScriptArgs | None:
     """The Script's arguments: one dict (from the API's alwayson_scripts) or the UI components' values."""
