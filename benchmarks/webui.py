@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import http.client
 import json
 import math
 import sys
@@ -68,6 +69,8 @@ class Client:
             raise SystemExit(f"POST {path}: HTTP {exc.code}: {detail}") from None
         except urllib.error.URLError as exc:
             raise SystemExit(f"POST {path}: cannot reach {self.url}: {exc.reason}") from None
+        except (http.client.HTTPException, ConnectionError) as exc:
+            raise SystemExit(f"POST {path}: the WebUI dropped the connection (stopped?): {exc!r}") from None
 
 
 def expect(condition: bool, message: str) -> None:

@@ -5,6 +5,7 @@ means. Problems come back as `Problem`s naming the request field (and line/colum
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -175,3 +176,35 @@ def check_generation(fields: Mapping[str, Any], images: int, limits: GenerationL
 
 def batches(images: int, batch_size: int) -> int:
     return max(1, math.ceil(images / max(batch_size, 1)))
+
+
+def parse_variables(text: str) -> dict[str, str]:
+    """`name = value` lines, or a JSON object."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PlanError([Problem("variables", f"not valid JSON: {exc}", exc.lineno, exc.colno)]) from None
+        if not isinstance(data, dict):
+            raise PlanError([Problem("variables", "must be a JSON object")])
+        return data
+    values = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            raise PlanError([Problem("variables", f"expected 'name = value', got {line.strip()!r}", number, 1)])
+        values[name.strip()] = value.strip()
+    return values
+
+
+def variables_text(value: Any) -> str:
+    if not value:
+        return ""
+    try:
+        data = json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError:
+        return str(value)
+    return "\n".join(f"{k} = {v}" for k, v in data.items()) if isinstance(data, dict) else str(value)

@@ -1,10 +1,17 @@
 """Every element id and CSS class the extension creates, from one prefix; style.css and javascript/ use only these."""
 
 PREFIX = "prompt-templates"
+CLASS = PREFIX  # classes: prompt-templates-error, prompt-templates-info, ...
+TAB = "prompt_templates"  # the WebUI makes the tab's id "tab_prompt_templates" from it
 
 
 def script(is_img2img: bool, item: str) -> str:
     return f"{PREFIX}-{'img2img' if is_img2img else 'txt2img'}-{item}"
 
 
+def tab(item: str) -> str:
+    return f"{PREFIX}-tab-{item}"
+
+
 SCRIPT_CLASS = f"{PREFIX}-script"
+EDITOR_CLASS = f"{PREFIX}-editor"  # template text areas that get autocomplete and Ctrl+Enter

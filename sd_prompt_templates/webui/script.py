@@ -15,7 +15,14 @@ from modules import scripts, shared
 from modules.ui_components import ToolButton
 
 from sd_prompt_templates.models import ScriptArgs, validate
-from sd_prompt_templates.planning import PlanError, Problem, batches, check_prompt_count
+from sd_prompt_templates.planning import (
+    PlanError,
+    Problem,
+    batches,
+    check_prompt_count,
+    parse_variables,
+    variables_text,
+)
 from sd_prompt_templates.webui import element_ids, runtime
 
 TITLE = "Prompt Templates"  # never changes: API callers name the script by it in alwayson_scripts
@@ -174,38 +181,6 @@ def parse_args(args: tuple[Any, ...]) -> ScriptArgs | None:
         errors = exc.errors() if hasattr(exc, "errors") else []
         problems = [Problem(".".join(str(x) for x in e.get("loc", ())) or "args", e.get("msg", "")) for e in errors]
         raise PlanError(problems or [Problem("args", str(exc))]) from None
-
-
-def parse_variables(text: str) -> dict[str, str]:
-    """`name = value` lines, or a JSON object."""
-    text = text.strip()
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise PlanError([Problem("variables", f"not valid JSON: {exc}", exc.lineno, exc.colno)]) from None
-        if not isinstance(data, dict):
-            raise PlanError([Problem("variables", "must be a JSON object")])
-        return data
-    values = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        name, sep, value = line.partition("=")
-        if not sep or not name.strip():
-            raise PlanError([Problem("variables", f"expected 'name = value', got {line.strip()!r}", number, 1)])
-        values[name.strip()] = value.strip()
-    return values
-
-
-def variables_text(value: Any) -> str:
-    if not value:
-        return ""
-    try:
-        data = json.loads(value) if isinstance(value, str) else value
-    except json.JSONDecodeError:
-        return str(value)
-    return "\n".join(f"{k} = {v}" for k, v in data.items()) if isinstance(data, dict) else str(value)
 
 
 def infotext_params(bound: Any, options: ScriptArgs, images: int) -> dict[str, Any]:

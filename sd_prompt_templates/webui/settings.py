@@ -64,14 +64,14 @@ def _option(name: str, default: object) -> object:
 
 
 def wildcard_dirs() -> tuple[Path, ...]:
+    """The user's folders first (a name there wins), then sd-dynamic-prompts' and tagcomplete's, then our own."""
     extensions = Path(shared.data_path) / "extensions"
-    candidates = [EXTENSION_ROOT / "wildcards"]
-    candidates += [
-        Path(line.strip()).expanduser() for line in str(_option("wildcard_dirs", "")).splitlines() if line.strip()
-    ]
+    configured = str(_option("wildcard_dirs", ""))
+    candidates = [Path(line.strip()).expanduser() for line in configured.splitlines() if line.strip()]
     candidates += [
         extensions / "sd-dynamic-prompts" / "wildcards",
         extensions / "a1111-sd-webui-tagcomplete" / "wildcards",
+        EXTENSION_ROOT / "wildcards",
     ]
     seen: list[Path] = []
     for path in candidates:

@@ -1,0 +1,219 @@
+"""What the Prompt Templates tab does, as plain functions over the service: the tab (webui/tab.py) only wires
+them to components. Every failure comes back as a message to show, never as an exception in the browser."""
+
+from __future__ import annotations
+
+import html
+import json
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sd_prompt_templates.library import FieldProblem, InvalidTemplate, StoreError, TemplateRecord
+from sd_prompt_templates.planning import PlanError, check_prompt_count, parse_variables
+from sd_prompt_templates.service import PromptService, random_seed
+from sd_prompt_templates.webui import element_ids
+
+VARIABLE_COLUMNS = ["name", "type", "default", "choices", "description"]
+PREVIEW_ROWS = 50
+
+
+@dataclass
+class Editor:
+    """The editor's fields, in the order the tab's components are wired."""
+
+    name: str = ""
+    title: str = ""
+    description: str = ""
+    prompt: str = ""
+    negative_prompt: str = ""
+    variables: Any = None  # rows of VARIABLE_COLUMNS
+    parameters: str = "{}"
+    tags: str = ""
+
+    def as_data(self) -> dict[str, Any]:
+        try:
+            parameters = json.loads(self.parameters or "{}")
+        except json.JSONDecodeError as exc:
+            problem = FieldProblem("parameters", f"not valid JSON: {exc.msg}", exc.lineno, exc.colno)
+            raise InvalidTemplate([problem]) from None
+        return {
+            "name": self.name.strip(),
+            "title": self.title,
+            "description": self.description,
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "variables": variables_from_rows(self.variables),
+            "parameters": parameters,
+            "tags": [t.strip() for t in self.tags.split(",") if t.strip()],
+        }
+
+
+def variables_from_rows(rows: Any) -> list[dict[str, Any]]:
+    if rows is None:
+        return []
+    if hasattr(rows, "values") and hasattr(rows, "columns"):  # a pandas DataFrame (gradio 3 and 4 may give one)
+        rows = rows.values.tolist()
+    specs = []
+    for row in rows:
+        cells = [("" if c is None else str(c)).strip() for c in list(row) + [""] * 5][:5]
+        name, kind, default, choices, description = cells
+        if not name:
+            continue
+        spec: dict[str, Any] = {"name": name, "type": kind or "text", "description": description}
+        if choices:
+            spec["choices"] = [c.strip() for c in choices.split("|") if c.strip()]
+        if default:
+            spec["default"] = default
+        specs.append(spec)
+    return specs
+
+
+def rows_from_record(record: TemplateRecord) -> list[list[str]]:
+    rows = [
+        [v.name, v.type, "" if v.default is None else str(v.default), "|".join(v.choices), v.description]
+        for v in record.variables
+    ]
+    return rows or [["", "text", "", "", ""]]
+
+
+def editor_from_record(record: TemplateRecord) -> Editor:
+    return Editor(
+        record.name,
+        record.title,
+        record.description,
+        record.prompt,
+        record.negative_prompt,
+        rows_from_record(record),
+        json.dumps(dict(record.parameters), indent=1),
+        ", ".join(record.tags),
+    )
+
+
+def names(service: PromptService, query: str = "") -> list[str]:
+    return [r.name for r in service.store().list(query or None)]
+
+
+def message(text: str, kind: str = "info") -> str:
+    return f"<div class='{element_ids.CLASS}-{kind}'>{html.escape(text)}</div>"
+
+
+def problems_html(problems: Sequence[Any]) -> str:
+    """Each problem on a line; those with a position carry it in data attributes, for the script to highlight."""
+    items = []
+    for p in problems:
+        where = f" (line {p.line}, column {p.column})" if p.line is not None else ""
+        data = f" data-field='{html.escape(p.field)}' data-line='{p.line}' data-column='{p.column}'" if p.line else ""
+        text = html.escape(f"{p.field}{where}: {p.message}")
+        items.append(f"<div class='{element_ids.CLASS}-error'{data}>{text}</div>")
+    return "".join(items)
+
+
+def save(service: PromptService, original: str, version: int | None, editor: Editor) -> tuple[str, int | None, str]:
+    """Create (no original) or update a template. Returns (name, version, message html)."""
+    try:
+        data = editor.as_data()
+        store = service.store()
+        record = store.update(original, data, expected_version=int(version or 0)) if original else store.create(data)
+    except InvalidTemplate as exc:
+        return original, version, problems_html(exc.problems)
+    except StoreError as exc:
+        return original, version, message(str(exc), "error")
+    return record.name, record.version, message(f"Saved '{record.name}' (version {record.version}).")
+
+
+def delete(service: PromptService, name: str, version: int | None, confirmed: bool) -> str:
+    if not name:
+        return message("Pick a template first.", "error")
+    if not confirmed:
+        return message(f"Tick 'Yes, delete' to delete '{name}'.", "error")
+    try:
+        service.store().delete(name, expected_version=int(version) if version else None)
+    except StoreError as exc:
+        return message(str(exc), "error")
+    return message(f"Deleted '{name}'.")
+
+
+def duplicate_name(service: PromptService, name: str) -> str:
+    taken = set(names(service))
+    base = (name or "template")[:56]
+    for i in range(2, 1000):
+        candidate = f"{base}-{i}"
+        if candidate not in taken:
+            return candidate
+    return f"{base}-copy"
+
+
+def export_file(service: PromptService) -> str:
+    document = service.store().export()
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="prompt-templates-", delete=False,
+                                     encoding="utf-8") as f:
+        json.dump(document, f, indent=1, ensure_ascii=False)
+        return f.name
+
+
+def import_file(service: PromptService, data: bytes | None, replace: bool) -> str:
+    if not data:
+        return message("Choose an export file first.", "error")
+    try:
+        document = json.loads(data.decode("utf-8"))
+        report = service.store().import_(document, on_conflict="replace" if replace else "skip")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return message(f"Not a JSON export: {exc}", "error")
+    except InvalidTemplate as exc:
+        return problems_html(exc.problems)
+    except StoreError as exc:
+        return message(str(exc), "error")
+    return message(
+        f"Imported: {len(report.created)} new, {len(report.replaced)} replaced, {len(report.skipped)} skipped."
+    )
+
+
+def wildcard_entries(service: PromptService, name: str) -> str:
+    if not name:
+        return ""
+    try:
+        return "\n".join(e.text for e in service.wildcards().resolve(name))
+    except LookupError as exc:
+        return str(exc)
+
+
+@dataclass
+class Preview:
+    total: int
+    prompts: list[str]
+    negatives: list[str]
+    seeds: list[int]
+
+
+def preview(service: PromptService, prompt: str, negative: str, values: str, mode: str, count: int,
+            seed: int, variables: Any = None) -> tuple[str, list[list[Any]]]:
+    """The count, and a page of prompts; or the errors with their positions. Returns (html, rows)."""
+    try:
+        result = plan(service, prompt, negative, values, mode, count, seed, variables, limit=PREVIEW_ROWS)
+    except PlanError as exc:
+        return problems_html(exc.problems), []
+    shown = f"showing {len(result.prompts)}" if len(result.prompts) < result.total else "all shown"
+    summary = message(f"{result.total:,} combinations ({shown}).")
+    rows = [[s, p, n] for s, p, n in zip(result.seeds, result.prompts, result.negatives, strict=False)]
+    return summary, rows
+
+
+def plan(service: PromptService, prompt: str, negative: str, values: str, mode: str, count: int, seed: int,
+         variables: Any = None, limit: int | None = None) -> Preview:
+    given = parse_variables(values or "")
+    declared = variables_from_rows(variables)
+    defaults = {v["name"]: v["default"] for v in declared if "default" in v}
+    bound = service.bind(template=None, prompt=prompt or "", negative_prompt=negative or "",
+                         variables={**defaults, **given})
+    count = int(count or 0) or None
+    images = bound.image_count(mode, count, 0, 1)
+    if limit is not None:
+        images = min(images, limit)
+    check_prompt_count(images, service.settings().limits, mode, bound.total, 0)
+    first = random_seed() if seed is None or int(seed) < 0 else int(seed)
+    seeds = [first + i for i in range(images)]
+    prompts, negatives = bound.prompts(mode, seeds)
+    return Preview(bound.total, prompts, negatives, seeds)
+
