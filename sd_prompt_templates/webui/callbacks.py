@@ -16,7 +16,7 @@ from sd_prompt_templates.api.deps import STATE_KEY, ApiContext
 from sd_prompt_templates.api.router import PREFIX, build_router
 from sd_prompt_templates.library import StoreError
 from sd_prompt_templates.service import PromptService
-from sd_prompt_templates.webui import runtime, settings
+from sd_prompt_templates.webui import element_ids, runtime, settings, tab, tab_ports
 from sd_prompt_templates.webui.generation import WebUIGenerator
 from sd_prompt_templates.webui.script import restore_template_source
 
@@ -27,6 +27,11 @@ def register() -> None:
     _on(script_callbacks.on_app_started, app_started)
     _on(script_callbacks.on_ui_settings, settings.on_ui_settings)
     _on(script_callbacks.on_infotext_pasted, restore_template_source)
+    _on(script_callbacks.on_ui_tabs, ui_tabs)
+
+
+def ui_tabs() -> list[tuple[Any, str, str]]:
+    return [(tab.build(tab_ports.ports()), "Prompt Templates", element_ids.TAB)]
 
 
 def _on(hook: Any, callback: Any) -> None:

@@ -14,4 +14,8 @@ def tab(item: str) -> str:
 
 
 SCRIPT_CLASS = f"{PREFIX}-script"
+INFO_CLASS = f"{PREFIX}-info"
+ERROR_CLASS = f"{PREFIX}-error"  # carries data-field/-line/-column when the error has a position
+NAMES_CLASS = f"{PREFIX}-names"  # hidden element with the names the editor's autocomplete offers
+TOOL_CLASS = f"{PREFIX}-tool"
 EDITOR_CLASS = f"{PREFIX}-editor"  # template text areas that get autocomplete and Ctrl+Enter

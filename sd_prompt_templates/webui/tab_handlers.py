@@ -6,12 +6,12 @@ from __future__ import annotations
 import html
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sd_prompt_templates.library import FieldProblem, InvalidTemplate, StoreError, TemplateRecord
-from sd_prompt_templates.planning import PlanError, check_prompt_count, parse_variables
+from sd_prompt_templates.planning import PlanError, check_generation, check_prompt_count, parse_variables
 from sd_prompt_templates.service import PromptService, random_seed
 from sd_prompt_templates.webui import element_ids
 
@@ -91,22 +91,48 @@ def editor_from_record(record: TemplateRecord) -> Editor:
     )
 
 
-def names(service: PromptService, query: str = "") -> list[str]:
-    return [r.name for r in service.store().list(query or None)]
+def safe_names(service: Callable[[], PromptService], query: str = "") -> list[str]:
+    return safe_call(lambda: [r.name for r in service().store().list(query or None)], [])
+
+
+def safe_wildcards(service: Callable[[], PromptService]) -> list[str]:
+    return safe_call(lambda: service().wildcards().names(), [])
+
+
+def completion_names(service: Callable[[], PromptService]) -> str:
+    """What the editor's autocomplete offers: JSON in a hidden element, for the page's script."""
+    data = html.escape(json.dumps({"wildcards": safe_wildcards(service)}), quote=True)
+    return f"<div hidden class='{element_ids.NAMES_CLASS}' data-names=\"{data}\"></div>"
+
+
+def safe_call(fn: Callable[[], Any], fallback: Any) -> Any:
+    """Building the page must not fail because the library or a folder cannot be read; say so in the log."""
+    try:
+        return fn()
+    except Exception as exc:
+        print(f"Prompt Templates: {exc}")
+        return fallback
 
 
 def message(text: str, kind: str = "info") -> str:
-    return f"<div class='{element_ids.CLASS}-{kind}'>{html.escape(text)}</div>"
+    css = element_ids.ERROR_CLASS if kind == "error" else element_ids.INFO_CLASS
+    return f"<div class='{css}'>{html.escape(text)}</div>"
 
 
-def problems_html(problems: Sequence[Any]) -> str:
-    """Each problem on a line; those with a position carry it in data attributes, for the script to highlight."""
+def problems_html(problems: Sequence[Any], sources: dict[str, str] | None = None) -> str:
+    """Each problem on a line. One with a position shows its source line with a caret under the column, and carries
+    the position in data attributes, for the page's script to select it in the editor."""
     items = []
     for p in problems:
         where = f" (line {p.line}, column {p.column})" if p.line is not None else ""
         data = f" data-field='{html.escape(p.field)}' data-line='{p.line}' data-column='{p.column}'" if p.line else ""
         text = html.escape(f"{p.field}{where}: {p.message}")
-        items.append(f"<div class='{element_ids.CLASS}-error'{data}>{text}</div>")
+        source = (sources or {}).get(p.field)
+        if source is not None and p.line:
+            lines = source.splitlines() or [""]
+            shown = lines[min(p.line, len(lines)) - 1]
+            text += f"<pre>{html.escape(shown)}\n{' ' * (p.column - 1)}^</pre>"
+        items.append(f"<div class='{element_ids.ERROR_CLASS}'{data}>{text}</div>")
     return "".join(items)
 
 
@@ -136,7 +162,7 @@ def delete(service: PromptService, name: str, version: int | None, confirmed: bo
 
 
 def duplicate_name(service: PromptService, name: str) -> str:
-    taken = set(names(service))
+    taken = {r.name for r in service.store().list()}
     base = (name or "template")[:56]
     for i in range(2, 1000):
         candidate = f"{base}-{i}"
@@ -147,8 +173,9 @@ def duplicate_name(service: PromptService, name: str) -> str:
 
 def export_file(service: PromptService) -> str:
     document = service.store().export()
-    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="prompt-templates-", delete=False,
-                                     encoding="utf-8") as f:
+    with tempfile.NamedTemporaryFile(
+        "w", suffix=".json", prefix="prompt-templates-", delete=False, encoding="utf-8"
+    ) as f:
         json.dump(document, f, indent=1, ensure_ascii=False)
         return f.name
 
@@ -187,26 +214,45 @@ class Preview:
     seeds: list[int]
 
 
-def preview(service: PromptService, prompt: str, negative: str, values: str, mode: str, count: int,
-            seed: int, variables: Any = None) -> tuple[str, list[list[Any]]]:
+def preview(
+    service: PromptService,
+    prompt: str,
+    negative: str,
+    values: str,
+    mode: str,
+    count: int,
+    seed: int,
+    variables: Any = None,
+) -> tuple[str, list[list[Any]]]:
     """The count, and a page of prompts; or the errors with their positions. Returns (html, rows)."""
     try:
         result = plan(service, prompt, negative, values, mode, count, seed, variables, limit=PREVIEW_ROWS)
     except PlanError as exc:
-        return problems_html(exc.problems), []
+        sources = {"prompt": prompt or "", "negative_prompt": negative or "", "variables": values or ""}
+        return problems_html(exc.problems, sources), []
     shown = f"showing {len(result.prompts)}" if len(result.prompts) < result.total else "all shown"
     summary = message(f"{result.total:,} combinations ({shown}).")
     rows = [[s, p, n] for s, p, n in zip(result.seeds, result.prompts, result.negatives, strict=False)]
     return summary, rows
 
 
-def plan(service: PromptService, prompt: str, negative: str, values: str, mode: str, count: int, seed: int,
-         variables: Any = None, limit: int | None = None) -> Preview:
+def plan(
+    service: PromptService,
+    prompt: str,
+    negative: str,
+    values: str,
+    mode: str,
+    count: int,
+    seed: int,
+    variables: Any = None,
+    limit: int | None = None,
+) -> Preview:
     given = parse_variables(values or "")
     declared = variables_from_rows(variables)
     defaults = {v["name"]: v["default"] for v in declared if "default" in v}
-    bound = service.bind(template=None, prompt=prompt or "", negative_prompt=negative or "",
-                         variables={**defaults, **given})
+    bound = service.bind(
+        template=None, prompt=prompt or "", negative_prompt=negative or "", variables={**defaults, **given}
+    )
     count = int(count or 0) or None
     images = bound.image_count(mode, count, 0, 1)
     if limit is not None:
@@ -217,3 +263,45 @@ def plan(service: PromptService, prompt: str, negative: str, values: str, mode: 
     prompts, negatives = bound.prompts(mode, seeds)
     return Preview(bound.total, prompts, negatives, seeds)
 
+
+def generate(
+    service: PromptService,
+    port: Callable[[Preview, dict[str, Any], dict[str, Any]], tuple[list[Any], list[str]]],
+    prompt: str,
+    negative: str,
+    values: str,
+    mode: str,
+    count: int,
+    seed: int,
+    variables: Any,
+    sampler: str,
+    steps: int,
+    cfg: float,
+    width: int,
+    height: int,
+    template: str,
+) -> tuple[list[Any], list[str], str]:
+    """Images captioned with their prompts, their infotexts, and a message; nothing is generated from a template
+    with an error or over the limits."""
+    try:
+        result = plan(service, prompt, negative, values, mode, count, seed, variables)
+        params = {
+            "sampler_name": sampler or None,
+            "steps": int(steps or 20),
+            "cfg_scale": float(cfg or 7),
+            "width": int(width or 512),
+            "height": int(height or 512),
+        }
+        check_generation(params, len(result.prompts), service.settings().generation)
+    except PlanError as exc:
+        sources = {"prompt": prompt or "", "negative_prompt": negative or "", "variables": values or ""}
+        return [], [], problems_html(exc.problems, sources)
+    extra: dict[str, Any] = {"Template mode": mode, "Template source": prompt}
+    if negative:
+        extra["Template negative source"] = negative
+    given = parse_variables(values or "")
+    if given:
+        extra["Template variables"] = json.dumps(given, ensure_ascii=False)
+    images, infotexts = port(result, params, extra)
+    captioned = [(image, text) for image, text in zip(images, result.prompts, strict=False)]
+    return captioned, infotexts, message(f"{len(captioned)} images from '{template or 'the editor'}'.")

@@ -12,6 +12,7 @@ def test_loading_the_entry_file_registers_callbacks_and_does_no_work(webui, tmp_
         "callbacks_app_started": ["sd-prompt-templates"],
         "callbacks_ui_settings": ["sd-prompt-templates"],
         "callbacks_infotext_pasted": ["sd-prompt-templates"],
+        "callbacks_ui_tabs": ["sd-prompt-templates"],
     }
     assert not (tmp_path / "prompt-templates").exists()  # nothing happens at import
 
@@ -84,3 +85,41 @@ def test_settings_section_and_values_read_at_use_time(webui, tmp_path):
     shared.opts.prompt_templates_library_path = str(tmp_path / "elsewhere.sqlite3")
     current = settings.current()
     assert current.limits.max_prompts == 7 and current.library_path == tmp_path / "elsewhere.sqlite3"
+
+
+def test_the_tab_is_built_with_the_webuis_ports(started):
+    from modules import infotext_utils, script_callbacks
+
+    ((blocks, title, elem_id),) = script_callbacks.ui_tabs_callback()
+    assert (title, elem_id) == ("Prompt Templates", "prompt_templates")
+    assert [b.tabname for b in infotext_utils.registered_param_bindings[-2:]] == ["txt2img", "img2img"]
+
+
+def test_tab_generation_runs_one_process_images_with_a_prompt_per_image(started):
+    from modules import shared
+
+    from sd_prompt_templates.webui import tab_handlers, tab_ports
+
+    service = tab_ports.ports().service()
+    images, infotexts, info = tab_handlers.generate(
+        service,
+        tab_ports.generate,
+        "a {red|blue} cat",
+        "blurry",
+        "",
+        "combinatorial",
+        0,
+        5,
+        None,
+        "Euler a",
+        2,
+        7,
+        64,
+        64,
+        "",
+    )
+    assert [caption for _, caption in images] == ["a red cat", "a blue cat"]
+    assert infotexts[1].startswith("a blue cat\nNegative prompt: blurry\nSeed: 6")
+    assert "Template source: a {red|blue} cat" in infotexts[0] and "2 images" in info
+    wrapped = tab_ports.ports().wrap_generation(lambda task, *a: "done")
+    assert wrapped("task(tab-1)") == "done" and shared.state.begun == shared.state.ended

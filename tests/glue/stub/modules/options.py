@@ -23,7 +23,16 @@ class OptionInfo:
 class Options:
     def __init__(self):
         object.__setattr__(self, "data_labels", {})
-        object.__setattr__(self, "data", {})
+        object.__setattr__(
+            self,
+            "data",
+            {
+                "outdir_samples": "",
+                "outdir_txt2img_samples": "outputs",
+                "outdir_grids": "",
+                "outdir_txt2img_grids": "outputs",
+            },
+        )
 
     def add_option(self, key, info):
         self.data_labels[key] = info

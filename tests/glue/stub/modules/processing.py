@@ -28,14 +28,29 @@ class StableDiffusionProcessingTxt2Img:
     extra_generation_params: dict = None
     scripts: Any = None
     script_args: Any = ()
+    sd_model: Any = None
+    outpath_samples: str = ""
+    outpath_grids: str = ""
+    do_not_save_grid: bool = False
+    sampler_name: str = None
+    cfg_scale: float = 7.0
+
+    def close(self):
+        pass
 
     def __post_init__(self):
         self.extra_generation_params = self.extra_generation_params or {}
         self.initialized = False
 
     def setup_prompts(self):
-        self.all_prompts = self.batch_size * self.n_iter * [self.prompt]
-        self.all_negative_prompts = [self.negative_prompt] * len(self.all_prompts)
+        if isinstance(self.prompt, list):
+            self.all_prompts = self.prompt
+        else:
+            self.all_prompts = self.batch_size * self.n_iter * [self.prompt]
+        if isinstance(self.negative_prompt, list):
+            self.all_negative_prompts = self.negative_prompt
+        else:
+            self.all_negative_prompts = [self.negative_prompt] * len(self.all_prompts)
         self.all_prompts = [shared.prompt_styles.apply_styles_to_prompt(x, self.styles) for x in self.all_prompts]
         self.main_prompt = self.all_prompts[0]
         if self.enable_hr:
@@ -61,12 +76,14 @@ class Processed:
 
 
 def process_images(p):
-    p.scripts.before_process(p)
+    if p.scripts is not None:
+        p.scripts.before_process(p)
     seed = 1234 if p.seed in (None, -1) else p.seed
     p.setup_prompts()
     p.all_seeds = [int(seed) + (x if p.subseed_strength == 0 else 0) for x in range(len(p.all_prompts))]
     p.all_subseeds = [100 + x for x in range(len(p.all_prompts))]
-    p.scripts.process(p)
+    if p.scripts is not None:
+        p.scripts.process(p)
     p.init(p.all_prompts, p.all_seeds, p.all_subseeds)
     images, infotexts = [], []
     for n in range(p.n_iter):

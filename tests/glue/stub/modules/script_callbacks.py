@@ -21,7 +21,7 @@ callback_map: dict[str, list[ScriptCallback]] = {
 }
 
 
-def clear_callbacks() -> None:
+def clear_callbacks() -> None:  # also empties the ui_tabs list added below
     for callback_list in callback_map.values():
         callback_list.clear()
 
@@ -55,3 +55,17 @@ def ui_settings_callback() -> None:
 def infotext_pasted_callback(infotext: str, params: dict) -> None:
     for c in callback_map["callbacks_infotext_pasted"]:
         c.callback(infotext, params)
+
+
+callback_map["callbacks_ui_tabs"] = []
+
+
+def on_ui_tabs(callback, *, name=None):
+    add_callback(callback_map["callbacks_ui_tabs"], callback, name=name, category="ui_tabs")
+
+
+def ui_tabs_callback():
+    res = []
+    for c in callback_map["callbacks_ui_tabs"]:
+        res += c.callback() or []
+    return res

@@ -10,7 +10,7 @@ opts = Options()
 
 class _State:
     def __init__(self):
-        self.job_count, self.begun, self.ended = -1, 0, 0
+        self.job_count, self.begun, self.ended, self.interrupted = -1, 0, 0, False
 
     def begin(self, job="(unknown)"):
         self.begun += 1
@@ -19,8 +19,12 @@ class _State:
     def end(self):
         self.ended += 1
 
+    def interrupt(self):
+        self.interrupted = True
+
 
 state = _State()
+sd_model = None
 
 
 class _Styles:

@@ -1,0 +1,84 @@
+"""The Prompt Templates tab hosted in a plain gradio app, with placeholder images instead of a Stable Diffusion model.
+
+The browser tests (test_tab_in_plain_gradio.py) start it in a subprocess; to look at it by hand, from the repository:
+
+    PYTHONPATH=. .venvs/forge/bin/python tests/browser/app.py --port 7860 --library-dir /tmp/pt-library
+
+The library (a SQLite file in --library-dir, a new temporary folder by default) gets the bundled examples; wildcards
+come from the repository's wildcards/ folder. Each "generated" image is a flat colour with its prompt written on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import textwrap
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import Image, ImageDraw
+
+from sd_prompt_templates.service import PromptService
+from sd_prompt_templates.settings import Settings
+from sd_prompt_templates.webui import tab
+from sd_prompt_templates.webui.tab_handlers import Preview
+
+REPO = Path(__file__).resolve().parents[2]
+WILDCARDS = REPO / "wildcards"
+IMAGE_SIZE = (256, 256)
+
+
+def placeholder_image(prompt: str, seed: int, size: tuple[int, int] = IMAGE_SIZE) -> Image.Image:
+    """A flat colour picked from the prompt, with the prompt and seed written on it."""
+    crc = zlib.crc32(prompt.encode("utf-8"))
+    background = (64 + crc % 128, 64 + (crc >> 8) % 128, 64 + (crc >> 16) % 128)
+    image = Image.new("RGB", size, background)
+    draw = ImageDraw.Draw(image)
+    lines = [*textwrap.wrap(prompt, width=36), f"seed {seed}"]
+    draw.multiline_text((8, 8), "\n".join(lines), fill=(255, 255, 255), spacing=4)
+    return image
+
+
+def placeholder_generate(
+    preview: Preview, params: dict[str, Any], extra: dict[str, Any]
+) -> tuple[list[Image.Image], list[str]]:
+    """The tab's `generate` port: one image per prompt, and an infotext like the WebUI's for each."""
+    size = (int(params.get("width") or 512) // 2, int(params.get("height") or 512) // 2)
+    images = [placeholder_image(p, s, size) for p, s in zip(preview.prompts, preview.seeds, strict=False)]
+    settings = {**{k: v for k, v in params.items() if v is not None}, **extra}
+    infotexts = []
+    for prompt, negative, seed in zip(preview.prompts, preview.negatives, preview.seeds, strict=False):
+        fields = ", ".join(f"{k}: {v}" for k, v in {"Seed": seed, **settings}.items() if "\n" not in str(v))
+        infotexts.append(f"{prompt}\nNegative prompt: {negative}\n{fields}" if negative else f"{prompt}\n{fields}")
+    return images, infotexts
+
+
+def build(library_dir: Path) -> gr.Blocks:
+    settings = Settings(library_path=library_dir / "templates.sqlite3", wildcard_dirs=(WILDCARDS,))
+    service = PromptService(lambda: settings)
+    service.store().install_examples()
+    return tab.build(tab.TabPorts(service=lambda: service, generate=placeholder_generate))
+
+
+def main(port: int, library_dir: Path | None = None) -> None:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    library_dir = library_dir or Path(tempfile.mkdtemp(prefix="prompt-templates-browser-"))
+    library_dir.mkdir(parents=True, exist_ok=True)
+    print(f"Prompt Templates plain gradio app: gradio {gr.__version__}, library in {library_dir}", flush=True)
+    build(library_dir).queue().launch(server_name="127.0.0.1", server_port=port, show_api=False)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--library-dir", type=Path, default=None, help="a new temporary folder if not given")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    args = parse_args()
+    main(args.port, args.library_dir)
