@@ -250,7 +250,8 @@ def build(ports: TabPorts) -> gr.Blocks:
         for component in (prompt, negative, values, mode, count, seed):
             component.change(run_preview, preview_inputs, [preview_info, preview_rows])
         preview_button.click(run_preview, preview_inputs, [preview_info, preview_rows])
-        generation_inputs = [gr.State(""), *preview_inputs, sampler, steps, cfg, width, height, original]
+        task_id = gr.Textbox("", visible=False, elem_id=ids.tab("task-id"))  # JS fills it: a State would not reach
+        generation_inputs = [task_id, *preview_inputs, sampler, steps, cfg, width, height, original]
         generate.click(
             ports.wrap_generation(lambda task_id, *args: run_generation(*args)),
             generation_inputs,
