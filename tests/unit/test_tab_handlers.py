@@ -1,0 +1,109 @@
+"""The tab's handlers, without gradio: what a user sees for each action."""
+
+import html
+import json
+
+import pytest
+
+from sd_prompt_templates.service import PromptService
+from sd_prompt_templates.settings import Settings
+from sd_prompt_templates.webui import tab_handlers as h
+
+
+@pytest.fixture
+def service(tmp_path, wildcard_dir):
+    settings = Settings(library_path=tmp_path / "t.sqlite3", wildcard_dirs=(wildcard_dir,))
+    return PromptService(lambda: settings)
+
+
+def editor(**fields):
+    base = {"name": "cat", "prompt": "a {red|blue} ${animal}", "variables": [["animal", "text", "cat", "", "who"]]}
+    return h.Editor(**{**base, **fields})
+
+
+def test_save_new_then_update_then_stale(service):
+    name, version, text = h.save(service, "", None, editor())
+    assert (name, version) == ("cat", 1) and "Saved 'cat'" in html.unescape(text)
+    name, version, text = h.save(service, "cat", 1, editor(title="v2"))
+    assert version == 2 and service.store().get("cat").title == "v2"
+    _, version, text = h.save(service, "cat", 1, editor(title="lost"))
+    assert version == 1 and "changed since you read it" in text and "prompt-templates-error" in text
+
+
+def test_save_shows_field_errors_with_position(service):
+    _, _, text = h.save(service, "", None, editor(prompt="ok\n {x"))
+    assert "data-field='prompt' data-line='2' data-column='2'" in text
+    _, _, text = h.save(service, "", None, editor(parameters="{not json"))
+    assert "parameters" in text and "not valid JSON" in text
+    assert service.store().list() == []
+
+
+def test_editor_round_trip_through_a_record(service):
+    h.save(service, "", None, editor(parameters='{"steps": 12}', tags="pets, Cute"))
+    again = h.editor_from_record(service.store().get("cat"))
+    assert again.variables == [["animal", "text", "cat", "", "who"]]
+    assert json.loads(again.parameters) == {"steps": 12} and again.tags == "pets, cute"
+    assert h.variables_from_rows([["mood", "choice", "calm", "calm|wild", ""], ["", "", "", "", ""]]) == [
+        {"name": "mood", "type": "choice", "description": "", "choices": ["calm", "wild"], "default": "calm"}
+    ]
+
+
+def test_delete_needs_confirmation_and_the_current_version(service):
+    h.save(service, "", None, editor())
+    assert "Tick 'Yes, delete'" in html.unescape(h.delete(service, "cat", 1, False))
+    assert "is at version 1, not 7" in html.unescape(h.delete(service, "cat", 7, True))
+    assert "Deleted 'cat'" in html.unescape(h.delete(service, "cat", 1, True))
+    assert service.store().list() == []
+
+
+def test_duplicate_name_is_free(service):
+    h.save(service, "", None, editor())
+    h.save(service, "", None, editor(name="cat-2"))
+    assert h.duplicate_name(service, "cat") == "cat-3"
+
+
+def test_export_then_import(service, tmp_path):
+    h.save(service, "", None, editor())
+    path = h.export_file(service)
+    with open(path, "rb") as f:
+        data = f.read()
+    assert "0 new, 0 replaced, 1 skipped" in h.import_file(service, data, False)
+    assert "1 replaced" in h.import_file(service, data, True)
+    assert "Not a JSON export" in h.import_file(service, b"\xff\xfe", False)
+    assert "Choose an export file" in h.import_file(service, None, False)
+
+
+def test_preview_counts_and_points_at_errors(service):
+    text, rows = h.preview(service, "a {red|blue} __colors__", "", "", "combinatorial", 0, 1)
+    assert "4 combinations (all shown)" in text and [r[1] for r in rows][:2] == ["a red red", "a red blue"]
+    text, rows = h.preview(service, "first\na {red|blue", "", "", "random", 3, 1)
+    assert rows == [] and "line 2, column 3" in text and "a {red|blue\n  ^" in text
+    text, _ = h.preview(service, "a ${who}", "", "who = Ann\nbroken", "random", 1, 1)
+    assert "data-field='variables' data-line='2'" in text
+
+
+def test_generate_captions_each_image_with_its_prompt_and_refuses_errors(service):
+    calls = []
+
+    def port(result, params, extra):
+        calls.append((result, params, extra))
+        return [f"image {i}" for i in range(len(result.prompts))], [
+            f"{p}\nSeed: {s}" for p, s in zip(result.prompts, result.seeds, strict=False)
+        ]
+
+    images, infotexts, info = h.generate(
+        service, port, "a {red|blue} cat", "", "", "combinatorial", 0, 10, None, "Euler a", 20, 7, 512, 512, ""
+    )
+    assert images == [("image 0", "a red cat"), ("image 1", "a blue cat")]
+    assert calls[0][2]["Template source"] == "a {red|blue} cat" and calls[0][1]["steps"] == 20
+    images, _, info = h.generate(service, port, "a {red", "", "", "random", 1, 1, None, "", 20, 7, 512, 512, "")
+    assert images == [] and "unclosed" in info and len(calls) == 1
+    images, _, info = h.generate(service, port, "x", "", "", "random", 1, 1, None, "", 20, 7, 500, 512, "")
+    assert images == [] and "multiple of 8" in info and len(calls) == 1
+
+
+def test_wildcard_entries_and_completion_names(service):
+    assert h.wildcard_entries(service, "animals/pets") == "cat\ndog"
+    assert "unknown" in h.wildcard_entries(service, "nope")
+    names = h.completion_names(lambda: service)
+    assert "colors" in names and "data-names=" in names
