@@ -71,8 +71,9 @@ class Bound:
         if mode == "random":
             prompts = [self.prompt.random(s) for s in seeds]
         else:
-            remaining = max(self.total - offset, 1)
-            combos = self.prompt.combinations(offset, min(len(seeds), remaining)) if self.total > offset else []
+            # more images than combinations (or than the prompt limit): the prompts wrap around
+            n = min(len(seeds), self.total - offset, self.prompt.limits.max_prompts)
+            combos = self.prompt.combinations(offset, n) if n > 0 else []
             if not combos:
                 raise PlanError([Problem("offset", f"is past the last combination ({self.total} in all)")])
             prompts = [combos[i % len(combos)] for i in range(len(seeds))]

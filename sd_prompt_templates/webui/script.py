@@ -114,6 +114,9 @@ class PromptTemplatesScript(scripts.Script):
         except PlanError as exc:
             refuse(p, exc)
             return
+        except Exception as exc:  # the WebUI would swallow it and generate the template's raw text
+            refuse(p, PlanError([Problem("template", f"{type(exc).__name__}: {exc}")], status=500))
+            return
         p.n_iter = batches(images, p.batch_size)
         setattr(p, STATE, (bound, options))
         p.extra_generation_params.update(infotext_params(bound, options, images))
@@ -128,6 +131,9 @@ class PromptTemplatesScript(scripts.Script):
             prompts, negatives = bound.prompts(options.mode, seeds, options.offset)
         except PlanError as exc:
             refuse(p, exc)
+            return
+        except Exception as exc:
+            refuse(p, PlanError([Problem("template", f"{type(exc).__name__}: {exc}")], status=500))
             return
         prompts = [shared.prompt_styles.apply_styles_to_prompt(x, p.styles) for x in prompts]
         negatives = [shared.prompt_styles.apply_negative_styles_to_prompt(x, p.styles) for x in negatives]

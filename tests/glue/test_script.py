@@ -174,3 +174,19 @@ def test_variables_box_parsing():
     with pytest.raises(PlanError) as info:
         parse_variables("a = 1\nnonsense")
     assert info.value.problems[0].line == 2
+
+
+def test_prompt_limit_with_a_padded_last_batch_still_expands(started):
+    started.shared.opts.prompt_templates_max_prompts = 3
+    response = sdapi(
+        started,
+        {
+            "prompt": "{a|b|c|d|e}",
+            "batch_size": 2,
+            "seed": 1,
+            **SMALL,
+            "alwayson_scripts": {"prompt templates": {"args": [{"mode": "combinatorial", "count": 3}]}},
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert prompts_of(response)[0] == ["a", "b", "c", "a"]  # 2 batches of 2; the 4th image wraps around
