@@ -46,6 +46,9 @@ for stack in "${stacks[@]}"; do
     rc=$?
     if [ $rc -eq 0 ]; then summary+=("$stack: passed"); else summary+=("$stack: FAILED (pytest exit $rc)"); status=1; fi
 done
+if ! [ -x /usr/bin/chromium ]; then
+    summary+=("browser tests (tests/browser): SKIPPED, no /usr/bin/chromium (apt-get install chromium)")
+fi
 if [ -z "${SD_WEBUI_URL:-}" ]; then
     summary+=("real-WebUI suite (tests/webui, -m webui): SKIPPED, no SD_WEBUI_URL; run it against a live WebUI")
 fi

@@ -202,8 +202,10 @@ def build(ports: TabPorts) -> gr.Blocks:
 
         def save_template(orig: str, ver: Any, query: str, *fields: Any) -> list[Any]:
             saved_name, saved_version, text = h.save(service(), orig, ver, h.Editor(*fields))
-            chosen = saved_name if saved_version != ver or saved_name != orig else gr.update()
-            return [saved_name, saved_version, text, gr.update(choices=h.safe_names(service, query), value=chosen)]
+            listed: dict[str, Any] = {"choices": h.safe_names(service, query)}
+            if (saved_name, saved_version) != (orig, ver):  # saved: show it as the one picked
+                listed["value"] = saved_name
+            return [saved_name, saved_version, text, gr.update(**listed)]
 
         def delete_template(orig: str, ver: Any, confirmed: bool, query: str) -> list[Any]:
             text = h.delete(service(), orig, ver, confirmed)
@@ -228,7 +230,8 @@ def build(ports: TabPorts) -> gr.Blocks:
             return texts[evt.index] if 0 <= evt.index < len(texts) else ""
 
         search.change(refresh, [search], [templates])
-        templates.change(select, [templates], [*editor, original, version, status])
+        # .input fires on a user's pick only, not when Save or Delete set the list: typing is never overwritten
+        templates.input(select, [templates], [*editor, original, version, status])
         new.click(new_template, [], [*editor, original, version, status, templates])
         duplicate.click(duplicate_template, [name], [name, original, version, status, templates])
         save.click(save_template, [original, version, search, *editor], [original, version, status, templates])
@@ -242,11 +245,12 @@ def build(ports: TabPorts) -> gr.Blocks:
             [status, templates],
         )
         wildcard.change(lambda n: h.wildcard_entries(service(), n), [wildcard], [entries])
-        reload.click(
-            lambda q: [refresh(q), gr.update(choices=h.safe_wildcards(service)), h.completion_names(service)],
-            [search],
-            [templates, wildcard, names],
-        )
+
+        def reload_lists(query: str) -> list[Any]:
+            return [refresh(query), gr.update(choices=h.safe_wildcards(service)), h.completion_names(service)]
+
+        reload.click(reload_lists, [search], [templates, wildcard, names])
+        tab.load(reload_lists, [search], [templates, wildcard, names])  # a reloaded page lists today's templates
         for component in (prompt, negative, values, mode, count, seed):
             component.change(run_preview, preview_inputs, [preview_info, preview_rows])
         preview_button.click(run_preview, preview_inputs, [preview_info, preview_rows])

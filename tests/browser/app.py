@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from sd_prompt_templates.service import PromptService
 from sd_prompt_templates.settings import Settings
@@ -30,6 +30,7 @@ from sd_prompt_templates.webui.tab_handlers import Preview
 REPO = Path(__file__).resolve().parents[2]
 WILDCARDS = REPO / "wildcards"
 IMAGE_SIZE = (256, 256)
+LIBRARY_FILE = "templates.sqlite3"  # in --library-dir
 
 
 def placeholder_image(prompt: str, seed: int, size: tuple[int, int] = IMAGE_SIZE) -> Image.Image:
@@ -38,9 +39,16 @@ def placeholder_image(prompt: str, seed: int, size: tuple[int, int] = IMAGE_SIZE
     background = (64 + crc % 128, 64 + (crc >> 8) % 128, 64 + (crc >> 16) % 128)
     image = Image.new("RGB", size, background)
     draw = ImageDraw.Draw(image)
-    lines = [*textwrap.wrap(prompt, width=36), f"seed {seed}"]
-    draw.multiline_text((8, 8), "\n".join(lines), fill=(255, 255, 255), spacing=4)
+    lines = [*textwrap.wrap(prompt, width=max(12, size[0] // 9)), f"seed {seed}"]
+    draw.multiline_text((8, 8), "\n".join(lines), fill=(255, 255, 255), font=caption_font(16), spacing=4)
     return image
+
+
+def caption_font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)  # Pillow >= 10.1
+    except TypeError:  # older Pillow: its one small bitmap font
+        return ImageFont.load_default()
 
 
 def placeholder_generate(
@@ -58,7 +66,7 @@ def placeholder_generate(
 
 
 def build(library_dir: Path) -> gr.Blocks:
-    settings = Settings(library_path=library_dir / "templates.sqlite3", wildcard_dirs=(WILDCARDS,))
+    settings = Settings(library_path=library_dir / LIBRARY_FILE, wildcard_dirs=(WILDCARDS,))
     service = PromptService(lambda: settings)
     service.store().install_examples()
     return tab.build(tab.TabPorts(service=lambda: service, generate=placeholder_generate))
