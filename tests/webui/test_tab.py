@@ -1,0 +1,99 @@
+"""The Prompt Templates tab on the real WebUI's page, in Chromium: write, preview, see an error pointed at, generate
+a captioned batch with the progress bar, send one to txt2img, find the template again after a reload."""
+
+import os
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+
+SHOTS = Path(__file__).resolve().parents[1] / "browser" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def page(webui_url):
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    if not CHROMIUM.exists():
+        pytest.skip("apt-get install chromium")
+    theme = os.environ.get("SD_WEBUI_THEME", "light")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1300})
+        page.set_default_timeout(60_000)
+        page.goto(f"{webui_url}/?__theme={theme}")
+        if page.locator("#tab_prompt_templates").count() == 0:
+            page.wait_for_timeout(5_000)
+        if page.locator("#tab_prompt_templates").count() == 0:
+            browser.close()
+            pytest.skip("this WebUI serves no page (--nowebui)")
+        page.theme = theme
+        yield page
+        browser.close()
+
+
+def shot(page, name):
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"webui-{page.theme}-{name}.png"))
+
+
+def open_tab(page):
+    page.locator("#tabs > .tab-nav button", has_text="Prompt Templates").click()
+    page.locator("#prompt-templates-tab-prompt textarea").wait_for()
+
+
+def test_write_preview_error_generate_send_and_reload(page):
+    from playwright.sync_api import expect
+
+    open_tab(page)
+    name = f"webui-tab-{uuid.uuid4().hex[:6]}"
+    page.locator("#prompt-templates-tab-new").click()
+    page.locator("#prompt-templates-tab-name textarea").fill(name)
+    page.locator("#prompt-templates-tab-prompt textarea").fill("a {red|blue} ${animal} in a __colors__ hat")
+    page.locator("#prompt-templates-tab-values textarea").fill("animal = fox")
+    page.locator("#prompt-templates-tab-mode").get_by_text("combinatorial").click()
+    page.locator("#prompt-templates-tab-count input").fill("3")
+    info = page.locator("#prompt-templates-tab-preview-info").first
+    expect(info).to_contain_text("combinations (showing 3)")
+    shot(page, "preview")
+
+    prompt = page.locator("#prompt-templates-tab-prompt textarea")
+    prompt.fill("a {red|blue ${animal}")
+    expect(info).to_contain_text("line 1, column 3")
+    shot(page, "error")
+    prompt.fill("a {red|blue} ${animal} in a __colors__ hat")
+    expect(info).to_contain_text("combinations")
+
+    page.locator("#prompt-templates-tab-steps input").fill("2")
+    page.locator("#prompt-templates-tab-width input").fill("64")
+    page.locator("#prompt-templates-tab-height input").fill("64")
+    page.locator("#prompt-templates-tab-generate").click()
+    images = page.locator("#prompt-templates-tab-gallery img")
+    expect(images).to_have_count(3)
+    expect(page.locator("#prompt-templates-tab-gallery")).to_contain_text("a red fox in a")
+    expect(page.locator("#prompt-templates-tab-generation-info").first).to_contain_text("3 images")
+    shot(page, "gallery")
+
+    images.nth(1).click()
+    expect(page.locator("#prompt-templates-tab-infotext textarea")).to_have_value(
+        re.compile(r"^a red fox in a .* hat\n")
+    )
+    page.locator("#tab_prompt_templates button", has_text="Send to txt2img").click()
+    expect(page.locator("#txt2img_prompt textarea")).to_have_value("a {red|blue} ${animal} in a __colors__ hat")
+    expect(page.locator("#prompt-templates-txt2img-enabled input")).to_be_checked()
+    expect(page.locator("#prompt-templates-txt2img-variables textarea")).to_have_value("animal = fox")
+    shot(page, "sent-to-txt2img")
+
+    open_tab(page)
+    page.get_by_text("Description, variables and default parameters").click()
+    cell = page.locator("#prompt-templates-tab-variables")
+    cell.get_by_role("cell").first.dblclick()
+    page.keyboard.type("animal")
+    page.keyboard.press("Enter")
+    page.locator("#prompt-templates-tab-save").click()
+    expect(page.locator("#prompt-templates-tab-status").first).to_contain_text(f"Saved '{name}'")
+    page.reload()
+    open_tab(page)
+    expect(page.locator("#prompt-templates-tab-list").get_by_text(name, exact=True)).to_have_count(1)
