@@ -23,6 +23,7 @@ def page(webui_url):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1300})
         page.set_default_timeout(60_000)
+        playwright_api.expect.set_options(timeout=30_000)  # the WebUI's queue may be busy with other tests' work
         page.goto(f"{webui_url}/?__theme={theme}")
         if page.locator("#tab_prompt_templates").count() == 0:
             page.wait_for_timeout(5_000)
