@@ -45,11 +45,17 @@ def open_tab(page):
     page.locator("#prompt-templates-tab-prompt textarea").wait_for()
 
 
-def test_write_preview_error_generate_send_and_reload(page):
+@pytest.fixture
+def name(webui):
+    name = f"webui-tab-{uuid.uuid4().hex[:6]}"
+    yield name
+    webui.ours("DELETE", f"/templates/{name}")  # leave the user's library as it was
+
+
+def test_write_preview_error_generate_send_and_reload(page, name):
     from playwright.sync_api import expect
 
     open_tab(page)
-    name = f"webui-tab-{uuid.uuid4().hex[:6]}"
     page.locator("#prompt-templates-tab-new").click()
     page.locator("#prompt-templates-tab-name textarea").fill(name)
     page.locator("#prompt-templates-tab-prompt textarea").fill("a {red|blue} ${animal} in a __colors__ hat")
@@ -89,10 +95,11 @@ def test_write_preview_error_generate_send_and_reload(page):
 
     open_tab(page)
     page.get_by_text("Description, variables and default parameters").click()
-    cell = page.locator("#prompt-templates-tab-variables")
-    cell.get_by_role("cell").first.dblclick()
+    first_cell = page.locator("#prompt-templates-tab-variables tbody").last.locator("td").first
+    first_cell.dblclick()
     page.keyboard.type("animal")
     page.keyboard.press("Enter")
+    expect(first_cell).to_have_text("animal")
     page.locator("#prompt-templates-tab-save").click()
     expect(page.locator("#prompt-templates-tab-status").first).to_contain_text(f"Saved '{name}'")
     page.reload()
