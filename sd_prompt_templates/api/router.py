@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from sd_prompt_templates import __version__
@@ -202,7 +203,9 @@ def build_router(txt2img_base: type[BaseModel]) -> APIRouter:
         All images are made in one run of the WebUI's txt2img, one prompt each; the answer has the same shape as
         /sdapi/v1/txt2img's, plus prompts, negative_prompts, seeds and template."""
         with answers():
-            return service.txt2img(dump(body), fields_set(body))
+            result = service.txt2img(dump(body), fields_set(body))
+        # Already plain JSON types: skip FastAPI's re-validation and re-encoding of every base64 image.
+        return JSONResponse(result)
 
     return router
 

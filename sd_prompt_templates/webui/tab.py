@@ -159,32 +159,16 @@ def build(ports: TabPorts) -> gr.Blocks:
                 record = service().store().get(chosen)
             except Exception as exc:  # deleted meanwhile, or the library is unreadable
                 return [gr.update()] * (len(editor) + 2) + [h.message(str(exc), "error")]
-            e = h.editor_from_record(record)
             return [
-                e.name,
-                e.title,
-                e.description,
-                e.prompt,
-                e.negative_prompt,
-                e.variables,
-                e.parameters,
-                e.tags,
+                *h.editor_from_record(record).fields(),
                 record.name,
                 record.version,
                 h.message(f"Editing '{record.name}', version {record.version}."),
             ]
 
         def new_template() -> list[Any]:
-            e = h.Editor(variables=[["", "text", "", "", ""]])
             return [
-                e.name,
-                e.title,
-                e.description,
-                e.prompt,
-                e.negative_prompt,
-                e.variables,
-                e.parameters,
-                e.tags,
+                *h.Editor(variables=[["", "text", "", "", ""]]).fields(),
                 NO_TEMPLATE,
                 None,
                 h.message("A new template: write it, then Save."),

@@ -32,6 +32,19 @@ class Editor:
     parameters: str = "{}"
     tags: str = ""
 
+    def fields(self) -> list[Any]:
+        """The values, in the order of the tab's editor components."""
+        return [
+            self.name,
+            self.title,
+            self.description,
+            self.prompt,
+            self.negative_prompt,
+            self.variables,
+            self.parameters,
+            self.tags,
+        ]
+
     def as_data(self) -> dict[str, Any]:
         try:
             parameters = json.loads(self.parameters or "{}")
@@ -136,6 +149,11 @@ def problems_html(problems: Sequence[Any], sources: dict[str, str] | None = None
     return "".join(items)
 
 
+def plan_problems_html(error: PlanError, prompt: str, negative: str, values: str) -> str:
+    sources = {"prompt": prompt or "", "negative_prompt": negative or "", "variables": values or ""}
+    return problems_html(error.problems, sources)
+
+
 def save(service: PromptService, original: str, version: int | None, editor: Editor) -> tuple[str, int | None, str]:
     """Create (no original) or update a template. Returns (name, version, message html)."""
     try:
@@ -228,8 +246,7 @@ def preview(
     try:
         result = plan(service, prompt, negative, values, mode, count, seed, variables, limit=PREVIEW_ROWS)
     except PlanError as exc:
-        sources = {"prompt": prompt or "", "negative_prompt": negative or "", "variables": values or ""}
-        return problems_html(exc.problems, sources), []
+        return plan_problems_html(exc, prompt, negative, values), []
     shown = f"showing {len(result.prompts)}" if len(result.prompts) < result.total else "all shown"
     summary = message(f"{result.total:,} combinations ({shown}).")
     rows = [[s, p, n] for s, p, n in zip(result.seeds, result.prompts, result.negatives, strict=False)]
@@ -294,8 +311,7 @@ def generate(
         }
         check_generation(params, len(result.prompts), service.settings().generation)
     except PlanError as exc:
-        sources = {"prompt": prompt or "", "negative_prompt": negative or "", "variables": values or ""}
-        return [], [], problems_html(exc.problems, sources)
+        return [], [], plan_problems_html(exc, prompt, negative, values)
     extra: dict[str, Any] = {"Template mode": mode, "Template source": prompt}
     if negative:
         extra["Template negative source"] = negative
