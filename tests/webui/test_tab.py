@@ -105,3 +105,44 @@ def test_write_preview_error_generate_send_and_reload(page, name):
     page.reload()
     open_tab(page)
     expect(page.locator("#prompt-templates-tab-list").get_by_text(name, exact=True)).to_have_count(1)
+
+
+def test_autocomplete_offers_wildcards_and_variables_and_ctrl_enter_previews(page):
+    from playwright.sync_api import expect
+
+    open_tab(page)
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    area = page.locator("#prompt-templates-tab-prompt textarea")
+    area.fill("")
+    area.type("a ${animal} in a __col")
+    menu = page.locator(".prompt-templates-completions")
+    expect(menu).to_contain_text("__colors__")
+    menu.get_by_text("__colors__").click()
+    expect(area).to_have_value("a ${animal} in a __colors__")
+    area.type(" and ${ani")
+    page.locator(".prompt-templates-completions").get_by_text("${animal}").click()
+    expect(area).to_have_value("a ${animal} in a __colors__ and ${animal}")
+    page.locator("#prompt-templates-tab-values textarea").fill("animal = owl")
+    page.locator("#prompt-templates-tab-seed input").fill("77")
+    area.press("Control+Enter")
+    expect(page.locator("#prompt-templates-tab-preview")).to_contain_text("a owl in a")
+    assert errors == []
+
+
+def test_interrupt_stops_the_generation(page):
+    from playwright.sync_api import expect
+
+    open_tab(page)
+    page.locator("#prompt-templates-tab-prompt textarea").fill("a {red|blue|green|teal} cat")
+    page.locator("#prompt-templates-tab-mode").get_by_text("random").click()
+    page.locator("#prompt-templates-tab-count input").fill("6")
+    page.locator("#prompt-templates-tab-steps input").fill("30")
+    page.locator("#prompt-templates-tab-width input").fill("512")
+    page.locator("#prompt-templates-tab-height input").fill("512")
+    page.locator("#prompt-templates-tab-generate").click()
+    page.wait_for_timeout(2_500)
+    page.locator("#prompt-templates-tab-interrupt").click()
+    info = page.locator("#prompt-templates-tab-generation-info").first
+    expect(info).to_contain_text("images from", timeout=120_000)
+    assert page.locator("#prompt-templates-tab-gallery img").count() < 6
