@@ -12,26 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from sd_prompt_templates.engine import Expansion, Limits, TemplateError, WildcardSource
-from sd_prompt_templates.library import InvalidTemplate, TemplateNotFound, TemplateStore, resolve_variables
+from sd_prompt_templates.library import (
+    FieldProblem,
+    InvalidTemplate,
+    TemplateNotFound,
+    TemplateStore,
+    resolve_variables,
+)
 from sd_prompt_templates.settings import GenerationLimits
 
-
-@dataclass(frozen=True)
-class Problem:
-    field: str
-    message: str
-    line: int | None = None
-    column: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        item: dict[str, Any] = {"loc": ["body", *self.field.split(".")], "msg": self.message, "type": "value_error"}
-        if self.line is not None:
-            item.update(line=self.line, column=self.column)
-        return item
-
-    def __str__(self) -> str:
-        where = f" (line {self.line}, column {self.column})" if self.line is not None else ""
-        return f"{self.field}{where}: {self.message}"
+Problem = FieldProblem  # a field at fault, its message, and where in a template when that applies
 
 
 class PlanError(ValueError):
@@ -104,7 +94,7 @@ def bind(
         try:
             values = resolve_variables(record.variables, variables)
         except InvalidTemplate as exc:
-            raise PlanError([Problem(p.field, p.message) for p in exc.problems]) from None
+            raise PlanError(exc.problems) from None
         prompt_source, negative_source = record.prompt, join_prompts(record.negative_prompt, negative_prompt)
         prompt_field, negative_field = "template", "negative_prompt"
     else:

@@ -6,13 +6,13 @@ fake. Nothing here imports the WebUI."""
 from __future__ import annotations
 
 import json
-import secrets
 import threading
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from sd_prompt_templates.engine import fixed_seed
 from sd_prompt_templates.library import TemplateNotFound, TemplateStore
 from sd_prompt_templates.planning import (
     Bound,
@@ -39,10 +39,6 @@ class GenerationPort(Protocol):
 
 class GenerationUnavailable(RuntimeError):
     pass
-
-
-def random_seed() -> int:
-    return secrets.randbelow(4294967294)  # the WebUI's own range for a random seed
 
 
 class PromptService:
@@ -83,8 +79,9 @@ class PromptService:
         )
 
     # -- render ---------------------------------------------------------------------------------------------------
-    def render(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        """Prompts, negative prompts and seeds for a request, without generating anything."""
+    def render(self, request: Mapping[str, Any], *, limit: int | None = None) -> dict[str, Any]:
+        """Prompts, negative prompts and seeds for a request, without generating anything; at most `limit` of them
+        (a preview's page), even when the request asks for more."""
         bound = self.bind(
             template=request.get("template"),
             prompt=request.get("prompt", ""),
@@ -94,9 +91,10 @@ class PromptService:
         mode, offset = request.get("mode", "random"), request.get("offset", 0)
         default = request.get("batch_size", 1) * request.get("n_iter", 1)
         images = bound.image_count(mode, request.get("count"), offset, default)
+        if limit is not None:
+            images = min(images, limit)
         check_prompt_count(images, self.settings().limits, mode, bound.total, offset)
-        seed = request.get("seed", -1)
-        seed = random_seed() if seed is None or seed < 0 else seed
+        seed = fixed_seed(request.get("seed"))
         seeds = [seed + i for i in range(images)]
         prompts, negatives = bound.prompts(mode, seeds, offset)
         return {
@@ -136,8 +134,7 @@ class PromptService:
         n_iter = batches(images, batch_size)
         check_generation(payload, n_iter * batch_size, self.settings().generation)
 
-        seed = payload.get("seed")
-        payload["seed"] = random_seed() if seed is None or seed < 0 else seed
+        payload["seed"] = fixed_seed(payload.get("seed"))
         payload["n_iter"] = n_iter
         if template:
             payload["prompt"] = bound.prompt_source

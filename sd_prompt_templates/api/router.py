@@ -74,16 +74,7 @@ def answers() -> Iterator[None]:
     except PlanError as exc:
         raise HTTPException(status_code=exc.status, detail=[p.as_dict() for p in exc.problems]) from None
     except InvalidTemplate as exc:
-        detail = [
-            {
-                "loc": ["body", *p.field.split(".")],
-                "msg": p.message,
-                "type": "value_error",
-                **({"line": p.line, "column": p.column} if p.line is not None else {}),
-            }
-            for p in exc.problems
-        ]
-        raise HTTPException(status_code=422, detail=detail) from None
+        raise HTTPException(status_code=422, detail=[p.as_dict() for p in exc.problems]) from None
     except TemplateNotFound as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
     except (TemplateExists, StaleVersion) as exc:

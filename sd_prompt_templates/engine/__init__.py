@@ -10,7 +10,7 @@ from sd_prompt_templates.engine.compiler import (
 from sd_prompt_templates.engine.errors import TemplateError, TemplateLimitError
 from sd_prompt_templates.engine.limits import DEFAULT_LIMITS, Limits
 from sd_prompt_templates.engine.parser import Template, parse
-from sd_prompt_templates.engine.render import MODES, Expansion, Mode, Rendered, render
+from sd_prompt_templates.engine.render import MODES, Expansion, Mode, Rendered, fixed_seed, render
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -27,6 +27,7 @@ __all__ = [
     "WildcardLookupError",
     "WildcardSource",
     "compile_template",
+    "fixed_seed",
     "parse",
     "render",
 ]

@@ -13,11 +13,7 @@ class TemplateError(ValueError):
 
     def excerpt(self) -> str:
         """The offending source line with a caret under the column, for terminals and logs."""
-        if self.source is None:
-            return ""
-        lines = self.source.splitlines() or [""]
-        text = lines[min(self.line, len(lines)) - 1]
-        return f"{text}\n{' ' * (self.column - 1)}^"
+        return "" if self.source is None else excerpt(self.source, self.line, self.column)
 
     def as_dict(self) -> dict[str, object]:
         return {"message": self.message, "line": self.line, "column": self.column}
@@ -25,6 +21,13 @@ class TemplateError(ValueError):
 
 class TemplateLimitError(TemplateError):
     """A template or request goes over a configured limit; raised before any expansion work."""
+
+
+def excerpt(source: str, line: int, column: int) -> str:
+    """Line `line` of `source` with a caret under `column` (both from 1)."""
+    lines = source.splitlines() or [""]
+    text = lines[min(line, len(lines)) - 1]
+    return f"{text}\n{' ' * (column - 1)}^"
 
 
 def position(source: str, offset: int) -> tuple[int, int]:

@@ -13,7 +13,12 @@ from sd_prompt_templates.engine.parser import Template
 
 Mode = Literal["random", "combinatorial"]
 MODES: tuple[Mode, ...] = ("random", "combinatorial")
-MAX_SEED = 2**32 - 1  # the range the WebUI draws a random seed from
+RANDOM_SEED_RANGE = 4294967294  # the WebUI's own: int(random.randrange(4294967294))
+
+
+def fixed_seed(seed: int | None) -> int:
+    """The seed to use: the one given, or a random one for None or -1 (as the WebUI does)."""
+    return secrets.randbelow(RANDOM_SEED_RANGE) if seed is None or seed < 0 else int(seed)
 
 
 class Expansion:
@@ -92,8 +97,7 @@ def render(
         raise TemplateError("random mode needs a number of prompts")
     if mode == "random" and n is not None and n > limits.max_prompts:
         raise TemplateLimitError(f"{n} prompts requested; the limit per request is {limits.max_prompts}")
-    if seed is None or seed < 0:
-        seed = secrets.randbelow(MAX_SEED)
+    seed = fixed_seed(seed)
     expansion = Expansion(template, variables, wildcards, limits)
     if mode == "random":
         assert n is not None

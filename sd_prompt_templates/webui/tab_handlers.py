@@ -10,9 +10,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sd_prompt_templates.engine.errors import excerpt
 from sd_prompt_templates.library import FieldProblem, InvalidTemplate, StoreError, TemplateRecord
-from sd_prompt_templates.planning import PlanError, check_generation, check_prompt_count, parse_variables
-from sd_prompt_templates.service import PromptService, random_seed
+from sd_prompt_templates.planning import PlanError, check_generation, parse_variables
+from sd_prompt_templates.service import PromptService
 from sd_prompt_templates.webui import element_ids
 
 VARIABLE_COLUMNS = ["name", "type", "default", "choices", "description"]
@@ -137,14 +138,11 @@ def problems_html(problems: Sequence[Any], sources: dict[str, str] | None = None
     the position in data attributes, for the page's script to select it in the editor."""
     items = []
     for p in problems:
-        where = f" (line {p.line}, column {p.column})" if p.line is not None else ""
         data = f" data-field='{html.escape(p.field)}' data-line='{p.line}' data-column='{p.column}'" if p.line else ""
-        text = html.escape(f"{p.field}{where}: {p.message}")
+        text = html.escape(str(p))
         source = (sources or {}).get(p.field)
         if source is not None and p.line:
-            lines = source.splitlines() or [""]
-            shown = lines[min(p.line, len(lines)) - 1]
-            text += f"<pre>{html.escape(shown)}\n{' ' * (p.column - 1)}^</pre>"
+            text += f"<pre>{html.escape(excerpt(source, p.line, p.column))}</pre>"
         items.append(f"<div class='{element_ids.ERROR_CLASS}'{data}>{text}</div>")
     return "".join(items)
 
@@ -264,21 +262,18 @@ def plan(
     variables: Any = None,
     limit: int | None = None,
 ) -> Preview:
-    given = parse_variables(values or "")
     declared = variables_from_rows(variables)
     defaults = {v["name"]: v["default"] for v in declared if "default" in v}
-    bound = service.bind(
-        template=None, prompt=prompt or "", negative_prompt=negative or "", variables={**defaults, **given}
-    )
-    count = int(count or 0) or None
-    images = bound.image_count(mode, count, 0, 1)
-    if limit is not None:
-        images = min(images, limit)
-    check_prompt_count(images, service.settings().limits, mode, bound.total, 0)
-    first = random_seed() if seed is None or int(seed) < 0 else int(seed)
-    seeds = [first + i for i in range(images)]
-    prompts, negatives = bound.prompts(mode, seeds)
-    return Preview(bound.total, prompts, negatives, seeds)
+    request = {
+        "prompt": prompt or "",
+        "negative_prompt": negative or "",
+        "variables": {**defaults, **parse_variables(values or "")},
+        "mode": mode,
+        "count": int(count or 0) or None,
+        "seed": None if seed is None else int(seed),
+    }
+    result = service.render(request, limit=limit)
+    return Preview(result["total"], result["prompts"], result["negative_prompts"], result["seeds"])
 
 
 def generate(
