@@ -136,7 +136,7 @@ def check_prompt_count(n: int, limits: Limits, mode: str, total: int, offset: in
 def check_generation(fields: Mapping[str, Any], images: int, limits: GenerationLimits) -> None:
     """Caps on the size of the work, all checked at once, before anything runs."""
     problems = []
-    width, height = int(fields.get("width") or 512), int(fields.get("height") or 512)
+    (width, height), hires = image_sizes(fields)
     steps = int(fields.get("steps") or 20)
     for name, value, cap in (("width", width, limits.max_width), ("height", height, limits.max_height)):
         if value % 8:
@@ -148,11 +148,8 @@ def check_generation(fields: Mapping[str, Any], images: int, limits: GenerationL
     if images > limits.max_images:
         problems.append(Problem("count", f"{images} images in one request; the limit is {limits.max_images}"))
     work = width * height * steps
-    if fields.get("enable_hr"):
-        scale = float(fields.get("hr_scale") or 2)
-        hr_w = int(fields.get("hr_resize_x") or width * scale)
-        hr_h = int(fields.get("hr_resize_y") or height * scale)
-        work += hr_w * hr_h * int(fields.get("hr_second_pass_steps") or steps)
+    if hires is not None:
+        work += hires[0] * hires[1] * int(fields.get("hr_second_pass_steps") or steps)
     if not problems and work * images > limits.max_pixel_steps:
         problems.append(
             Problem(
@@ -163,6 +160,29 @@ def check_generation(fields: Mapping[str, Any], images: int, limits: GenerationL
         )
     if problems:
         raise PlanError(problems)
+
+
+def image_sizes(fields: Mapping[str, Any]) -> tuple[tuple[int, int], tuple[int, int] | None]:
+    """(width, height) of the first pass, and of the hires pass when there is one."""
+    width, height = int(fields.get("width") or 512), int(fields.get("height") or 512)
+    if not fields.get("enable_hr"):
+        return (width, height), None
+    scale = float(fields.get("hr_scale") or 2)
+    return (width, height), (
+        int(fields.get("hr_resize_x") or width * scale),
+        int(fields.get("hr_resize_y") or height * scale),
+    )
+
+
+def auto_batch_size(images: int, fields: Mapping[str, Any], limits: GenerationLimits) -> int:
+    """The batch size for a request that leaves it to us: the largest that splits `images` into equal batches (so
+    no image is made that nobody asked for) within the pixel budget; 1 when the images are too big to batch."""
+    first, hires = image_sizes(fields)
+    pixels = max(first[0] * first[1], hires[0] * hires[1] if hires else 0, 1)
+    if limits.auto_batch_image_pixels and pixels > limits.auto_batch_image_pixels:
+        return 1
+    cap = max(1, min(images, limits.auto_batch_pixels // pixels))
+    return next(size for size in range(cap, 0, -1) if images % size == 0)
 
 
 def batches(images: int, batch_size: int) -> int:

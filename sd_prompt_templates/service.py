@@ -18,6 +18,7 @@ from sd_prompt_templates.planning import (
     Bound,
     PlanError,
     Problem,
+    auto_batch_size,
     batches,
     bind,
     check_generation,
@@ -119,8 +120,8 @@ class PromptService:
         template = options["template"] or None
         mode, offset = options["mode"] or "random", options["offset"] or 0
         variables = options["variables"] or {}
-        if template:
-            defaults = self._template_parameters(template)
+        defaults = self._template_parameters(template) if template else {}
+        if defaults:
             payload.update({k: v for k, v in defaults.items() if k not in given and k in payload})
         bound = self.bind(
             template=template,
@@ -128,14 +129,17 @@ class PromptService:
             negative_prompt=payload.get("negative_prompt") or "",
             variables=variables,
         )
+        settings = self.settings()
         batch_size = int(payload.get("batch_size") or 1)
         images = bound.image_count(mode, options["count"], offset, batch_size * int(payload.get("n_iter") or 1))
-        check_prompt_count(images, self.settings().limits, mode, bound.total, offset)
+        check_prompt_count(images, settings.limits, mode, bound.total, offset)
+        if not {"batch_size", "n_iter"} & (given | set(defaults)):  # the caller left the batching to us
+            batch_size = auto_batch_size(images, payload, settings.generation)
         n_iter = batches(images, batch_size)
-        check_generation(payload, n_iter * batch_size, self.settings().generation)
+        check_generation(payload, n_iter * batch_size, settings.generation)
 
         payload["seed"] = fixed_seed(payload.get("seed"))
-        payload["n_iter"] = n_iter
+        payload["batch_size"], payload["n_iter"] = batch_size, n_iter
         if template:
             payload["prompt"] = bound.prompt_source
         payload["force_task_id"] = payload.get("force_task_id") or f"task(prompt-templates-{uuid.uuid4().hex[:12]})"
@@ -153,7 +157,7 @@ class PromptService:
         info = json.loads(result.get("info") or "{}")
         return {
             "images": result.get("images") or [],
-            "parameters": dict(request),
+            "parameters": {**request, "batch_size": batch_size, "n_iter": n_iter},
             "info": result.get("info") or "",
             "prompts": info.get("all_prompts", []),
             "negative_prompts": info.get("all_negative_prompts", []),

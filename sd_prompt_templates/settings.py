@@ -19,6 +19,12 @@ class GenerationLimits:
     max_images: int = 100
     # width x height x steps summed over the images (hires pass included): 100 images of 512x512 at 30 steps
     max_pixel_steps: int = 100 * 512 * 512 * 30
+    # A request that sets neither batch_size nor n_iter is batched up to this many pixels (batch size x width x
+    # height; 0: one image at a time): 8 images of 256x256, 2 of 512x512, 1 of 1024x1024.
+    auto_batch_pixels: int = 8 * 256 * 256
+    # ... and only when each image is at most this many pixels (0: any size). On a CPU, batches of 512x512 images
+    # were measured slower than single images; the WebUI's settings set 384x384 there.
+    auto_batch_image_pixels: int = 0
 
 
 @dataclass(frozen=True)

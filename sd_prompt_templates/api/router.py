@@ -41,7 +41,7 @@ API_VERSION = "1"
 
 class Txt2ImgResponse(BaseModel):
     images: list[str] = Field(..., description="Base64-encoded images, as /sdapi/v1/txt2img returns them.")
-    parameters: dict = Field(..., description="The request.")
+    parameters: dict = Field(..., description="The request, with the batch_size and n_iter the images were made with.")
     info: str = Field(..., description="The WebUI's generation info as a JSON string (all_prompts, infotexts...).")
     prompts: list[str] = Field(..., description="Each image's prompt.")
     negative_prompts: list[str]
@@ -192,7 +192,8 @@ def build_router(txt2img_base: type[BaseModel]) -> APIRouter:
     def txt2img(body: Txt2ImgRequest, service: PromptService = Depends(get_service)) -> Any:  # type: ignore[valid-type]
         """/sdapi/v1/txt2img from a template: every field it takes, plus template, variables, mode, count and offset.
         All images are made in one run of the WebUI's txt2img, one prompt each; the answer has the same shape as
-        /sdapi/v1/txt2img's, plus prompts, negative_prompts, seeds and template."""
+        /sdapi/v1/txt2img's, plus prompts, negative_prompts, seeds and template. Without batch_size and n_iter, the
+        images are batched as far as the extension's Settings allow; give batch_size to choose it yourself."""
         with answers():
             result = service.txt2img(dump(body), fields_set(body))
         # Already plain JSON types: skip FastAPI's re-validation and re-encoding of every base64 image.

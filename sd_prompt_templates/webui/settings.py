@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import gradio as gr
-from modules import shared
+from modules import devices, shared
 
 from sd_prompt_templates.engine import DEFAULT_LIMITS, Limits
 from sd_prompt_templates.library import default_library_path
@@ -25,7 +25,33 @@ NUMBERS = (
     ("max_steps", _LIMITS.max_steps, "API: most sampling steps", 1, 1_000),
     ("max_images", _LIMITS.max_images, "API: most images in one request", 1, 10_000),
     ("max_pixel_steps", _LIMITS.max_pixel_steps, "API: most width x height x steps x images in one request", 1, 10**13),
+    (
+        "auto_batch_pixels",
+        _LIMITS.auto_batch_pixels,
+        "API and tab, when a request sets no batch size: batch images together up to this many pixels "
+        "(batch size x width x height; 0: one image at a time)",
+        0,
+        10**10,
+    ),
+    (
+        "auto_batch_image_pixels",
+        lambda: CPU_IMAGE_PIXELS if _on_cpu() else 0,
+        "... but only images of at most this many pixels each (0: any size; default on a CPU: 384 x 384, as larger "
+        "batches run slower there)",
+        0,
+        10**10,
+    ),
 )
+CPU_IMAGE_PIXELS = 384 * 384
+
+
+def _on_cpu() -> bool:
+    device = getattr(devices, "device", None)  # set by the WebUI's start-up, before any request or UI
+    return getattr(device, "type", "cpu") == "cpu"
+
+
+def _default(value: object) -> object:
+    return value() if callable(value) else value
 
 
 def on_ui_settings() -> None:
@@ -53,7 +79,7 @@ def on_ui_settings() -> None:
         add(
             KEY + name,
             shared.OptionInfo(
-                default, label, gr.Number, {"minimum": low, "maximum": high, "precision": 0}, section=SECTION
+                _default(default), label, gr.Number, {"minimum": low, "maximum": high, "precision": 0}, section=SECTION
             ),
         )
 
@@ -82,7 +108,7 @@ def wildcard_dirs() -> tuple[Path, ...]:
 
 def current() -> Settings:
     path = str(_option("library_path", "")).strip()
-    numbers = {name: int(_option(name, default)) for name, default, *_ in NUMBERS}  # type: ignore[call-overload]
+    numbers = {name: int(_option(name, _default(default))) for name, default, *_ in NUMBERS}  # type: ignore[call-overload]
     return Settings(
         library_path=Path(path).expanduser() if path else default_library_path(shared.data_path),
         wildcard_dirs=wildcard_dirs(),
@@ -97,5 +123,7 @@ def current() -> Settings:
             max_steps=numbers["max_steps"],
             max_images=numbers["max_images"],
             max_pixel_steps=numbers["max_pixel_steps"],
+            auto_batch_pixels=numbers["auto_batch_pixels"],
+            auto_batch_image_pixels=numbers["auto_batch_image_pixels"],
         ),
     )

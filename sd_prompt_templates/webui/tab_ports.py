@@ -8,6 +8,7 @@ from typing import Any
 
 from modules import call_queue, infotext_utils, processing, sd_samplers, shared
 
+from sd_prompt_templates.planning import auto_batch_size, batches
 from sd_prompt_templates.webui import runtime
 from sd_prompt_templates.webui.tab import TabPorts
 from sd_prompt_templates.webui.tab_handlers import Preview
@@ -16,6 +17,8 @@ from sd_prompt_templates.webui.tab_handlers import Preview
 def generate(preview: Preview, params: dict[str, Any], extra: dict[str, Any]) -> tuple[list[Any], list[str]]:
     """One txt2img run with a prompt per image: the WebUI takes prompt lists as they are."""
     opts = shared.opts
+    images = len(preview.prompts)
+    batch_size = auto_batch_size(images, params, runtime.service().settings().generation)
     p = processing.StableDiffusionProcessingTxt2Img(
         sd_model=shared.sd_model,
         outpath_samples=opts.outdir_samples or opts.outdir_txt2img_samples,
@@ -23,8 +26,8 @@ def generate(preview: Preview, params: dict[str, Any], extra: dict[str, Any]) ->
         prompt=list(preview.prompts),
         negative_prompt=list(preview.negatives),
         seed=preview.seeds[0],
-        batch_size=1,
-        n_iter=len(preview.prompts),
+        batch_size=batch_size,
+        n_iter=batches(images, batch_size),
         do_not_save_grid=True,
         **{k: v for k, v in params.items() if v is not None},
     )

@@ -40,14 +40,39 @@ def test_one_call_eight_variations_in_one_run(api):
     assert body["seeds"] == list(range(100, 108))
     assert len(api.generator.payloads) == 1  # one WebUI run, not eight
     payload = api.generator.payloads[0]
-    assert payload["n_iter"] == 8 and payload["batch_size"] == 1
     assert payload["alwayson_scripts"]["prompt templates"]["args"][0]["count"] == 8
+    # 8 images of 512x512 are 2 Mpx: batches of 2 by default (the budget is 8 x 256 x 256 pixels)
+    assert (payload["batch_size"], payload["n_iter"]) == (2, 4)
+    assert (body["parameters"]["batch_size"], body["parameters"]["n_iter"]) == (2, 4)
 
 
-def test_batch_size_stays_the_callers_choice(api):
-    api.client.post(f"{PREFIX}/txt2img", json={"prompt": "{a|b|c|d}", "mode": "combinatorial", "batch_size": 2})
+@pytest.mark.parametrize(
+    ("extra", "batching"),
+    [
+        ({"width": 64, "height": 64}, (8, 1)),
+        ({"width": 256, "height": 256}, (8, 1)),
+        ({"width": 1024, "height": 1024}, (1, 8)),
+        ({"width": 256, "height": 256, "enable_hr": True}, (2, 4)),  # sized by the 512x512 hires pass
+        ({"batch_size": 2}, (2, 4)),  # the caller's choice
+        ({"width": 64, "height": 64, "batch_size": 1}, (1, 8)),
+        ({"width": 64, "height": 64, "n_iter": 8}, (1, 8)),  # n_iter alone says "one at a time" too
+    ],
+)
+def test_batching_is_the_callers_choice_else_within_the_pixel_budget(api, extra, batching):
+    body = {"prompt": "{a|b|c|d|e|f|g|h}", "mode": "combinatorial", "steps": 2, **extra}
+    response = api.client.post(f"{PREFIX}/txt2img", json=body)
+    assert response.status_code == 200, response.text
     payload = api.generator.payloads[-1]
-    assert (payload["batch_size"], payload["n_iter"]) == (2, 2)
+    assert (payload["batch_size"], payload["n_iter"]) == batching
+    assert len(response.json()["images"]) == 8
+
+
+def test_template_parameters_can_choose_the_batch_size(api):
+    template = {"name": "one-by-one", "prompt": "{a|b|c|d}", "parameters": {"batch_size": 1, "width": 64}}
+    assert api.client.post(f"{PREFIX}/templates", json=template).status_code == 201
+    api.client.post(f"{PREFIX}/txt2img", json={"template": "one-by-one", "mode": "combinatorial", "height": 64})
+    payload = api.generator.payloads[-1]
+    assert (payload["batch_size"], payload["n_iter"]) == (1, 4)
 
 
 def test_random_count_default_is_batch_size_times_n_iter(api):

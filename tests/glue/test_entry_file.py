@@ -1,4 +1,7 @@
 import runpy
+from types import SimpleNamespace
+
+import pytest
 
 from sd_prompt_templates.library import TemplateStore
 from tests.glue.conftest import ENTRY
@@ -87,6 +90,22 @@ def test_settings_section_and_values_read_at_use_time(webui, tmp_path):
     assert current.limits.max_prompts == 7 and current.library_path == tmp_path / "elsewhere.sqlite3"
 
 
+@pytest.mark.parametrize(("device", "image_pixels"), [("cpu", 384 * 384), ("cuda", 0)])
+def test_auto_batching_defaults_follow_the_device(webui, monkeypatch, device, image_pixels):
+    runpy.run_path(str(ENTRY))
+    from modules import devices, shared
+
+    from sd_prompt_templates.webui import settings
+
+    monkeypatch.setattr(devices, "device", SimpleNamespace(type=device))
+    webui.ui_settings_callback()
+    assert shared.opts.data_labels["prompt_templates_auto_batch_image_pixels"].default == image_pixels
+    generation = settings.current().generation
+    assert (generation.auto_batch_pixels, generation.auto_batch_image_pixels) == (8 * 256 * 256, image_pixels)
+    shared.opts.prompt_templates_auto_batch_pixels = 0
+    assert settings.current().generation.auto_batch_pixels == 0
+
+
 def test_the_tab_is_built_with_the_webuis_ports(started):
     from modules import infotext_utils, script_callbacks
 
@@ -95,11 +114,14 @@ def test_the_tab_is_built_with_the_webuis_ports(started):
     assert [b.tabname for b in infotext_utils.registered_param_bindings[-2:]] == ["txt2img", "img2img"]
 
 
-def test_tab_generation_runs_one_process_images_with_a_prompt_per_image(started):
-    from modules import shared
+def test_tab_generation_runs_one_process_images_with_a_prompt_per_image(started, monkeypatch):
+    from modules import processing, shared
 
     from sd_prompt_templates.webui import tab_handlers, tab_ports
 
+    runs = []
+    process_images = processing.process_images
+    monkeypatch.setattr(processing, "process_images", lambda p: runs.append(p) or process_images(p))
     service = tab_ports.ports().service()
     images, infotexts, info = tab_handlers.generate(
         service,
@@ -121,5 +143,6 @@ def test_tab_generation_runs_one_process_images_with_a_prompt_per_image(started)
     assert [caption for _, caption in images] == ["a red cat", "a blue cat"]
     assert infotexts[1].startswith("a blue cat\nNegative prompt: blurry\nSeed: 6")
     assert "Template source: a {red|blue} cat" in infotexts[0] and "2 images" in info
+    assert [(p.batch_size, p.n_iter) for p in runs] == [(2, 1)]  # 64x64: one batch, within the pixel budget
     wrapped = tab_ports.ports().wrap_generation(lambda task, *a: "done")
     assert wrapped("task(tab-1)") == "done" and shared.state.begun == shared.state.ended
