@@ -15,7 +15,7 @@ SECTION = ("prompt_templates", "Prompt Templates")
 KEY = "prompt_templates_"
 EXTENSION_ROOT = Path(__file__).resolve().parents[2]
 _LIMITS = GenerationLimits()
-# (key, default, label, component, component args)
+# (key, default or a function that gives it at use time, label, minimum, maximum)
 NUMBERS = (
     ("max_prompts", DEFAULT_LIMITS.max_prompts, "Most prompts (images) one request may ask for", 1, 100_000),
     ("max_template_length", DEFAULT_LIMITS.max_template_length, "Longest template, in characters", 100, 1_000_000),
@@ -36,8 +36,8 @@ NUMBERS = (
     (
         "auto_batch_image_pixels",
         lambda: CPU_IMAGE_PIXELS if _on_cpu() else 0,
-        "... but only images of at most this many pixels each (0: any size; default on a CPU: 384 x 384, as larger "
-        "batches run slower there)",
+        "... but only images of at most this many pixels each (0: any size; on a CPU the default is 147456 = "
+        "384 x 384, as batches of larger images run slower there)",
         0,
         10**10,
     ),

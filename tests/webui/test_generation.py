@@ -28,6 +28,21 @@ def test_eight_variations_in_one_call_give_eight_images_with_eight_prompts(webui
     assert all("Template source: " in text and "Template mode: combinatorial" in text for text in info["infotexts"])
 
 
+def test_images_are_batched_unless_the_caller_chooses(webui):
+    options = webui.call("GET", "/sdapi/v1/options").body
+    if options.get("prompt_templates_auto_batch_pixels", 8 * 256 * 256) < 4 * 64 * 64:
+        pytest.skip("this WebUI's Settings turn the extension's batching (almost) off")
+    body = {"prompt": "a {red|blue} {cat|dog}", "mode": "combinatorial", "seed": 7, **SMALL}
+    batched, single = webui.ours("POST", "/txt2img", body), webui.ours("POST", "/txt2img", {**body, "batch_size": 1})
+    assert batched.status == single.status == 200, (batched.body, single.body)
+    assert (batched.body["parameters"]["batch_size"], batched.body["parameters"]["n_iter"]) == (4, 1)
+    assert (single.body["parameters"]["batch_size"], single.body["parameters"]["n_iter"]) == (1, 4)
+    batched_prompts, batched_info = infotext_prompts(batched)
+    single_prompts, single_info = infotext_prompts(single)
+    assert batched_prompts == single_prompts == ["a red cat", "a red dog", "a blue cat", "a blue dog"]
+    assert (batched_info["batch_size"], single_info["batch_size"]) == (4, 1)  # what the WebUI itself ran
+
+
 def test_the_script_through_sdapi_alwayson_scripts(webui):
     reply = webui.call(
         "POST",
