@@ -1,6 +1,8 @@
 import sqlite3
 from contextlib import closing
 
+import pytest
+
 from sd_prompt_templates.library import TemplateStore
 
 
@@ -25,3 +27,14 @@ def test_extension_loaded_without_errors(webui_log):
         if "Traceback" in line or line.startswith("*** Error"):
             context = "\n".join(lines[i : i + 30])
             assert "sd_prompt_templates" not in context and "prompt_templates.py" not in context, context
+
+
+def test_settings_section_with_device_aware_batching_default(webui):
+    options = webui.call("GET", "/sdapi/v1/options").body
+    ours = {k: v for k, v in options.items() if k.startswith("prompt_templates_")}
+    if not ours:
+        pytest.skip("no Settings page (--nowebui): the extension uses its defaults")
+    assert {"prompt_templates_wildcard_dirs", "prompt_templates_auto_batch_pixels"} <= set(ours)
+    flags = webui.call("GET", "/sdapi/v1/cmd-flags").body
+    on_cpu = "all" in (flags.get("use_cpu") or []) or bool(flags.get("always_cpu"))
+    assert ours["prompt_templates_auto_batch_image_pixels"] == (384 * 384 if on_cpu else 0)
