@@ -67,6 +67,19 @@ class WebUI:
     def ours(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Reply:
         return self.call(method, PREFIX + path, body, **kwargs)
 
+    def settings(self) -> dict[str, Any] | None:
+        """The Settings page's values by key, as the page shows them; None without a page (--nowebui).
+        (/sdapi/v1/options leaves out extensions' settings: its model is built before extensions register any.)"""
+        reply = self.call("GET", "/config", auth=None)
+        if reply.status != 200 or not isinstance(reply.body, dict):
+            return None
+        prefix = "setting_"
+        return {
+            props["elem_id"][len(prefix) :]: props.get("value")
+            for props in (c.get("props") or {} for c in reply.body.get("components", []))
+            if str(props.get("elem_id") or "").startswith(prefix)
+        }
+
 
 def _decode(data: bytes) -> Any:
     try:

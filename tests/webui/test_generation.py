@@ -29,8 +29,8 @@ def test_eight_variations_in_one_call_give_eight_images_with_eight_prompts(webui
 
 
 def test_images_are_batched_unless_the_caller_chooses(webui):
-    options = webui.call("GET", "/sdapi/v1/options").body
-    if options.get("prompt_templates_auto_batch_pixels", 8 * 256 * 256) < 4 * 64 * 64:
+    settings = webui.settings() or {}
+    if settings.get("prompt_templates_auto_batch_pixels", 8 * 256 * 256) < 4 * 64 * 64:
         pytest.skip("this WebUI's Settings turn the extension's batching (almost) off")
     body = {"prompt": "a {red|blue} {cat|dog}", "mode": "combinatorial", "seed": 7, **SMALL}
     batched, single = webui.ours("POST", "/txt2img", body), webui.ours("POST", "/txt2img", {**body, "batch_size": 1})
