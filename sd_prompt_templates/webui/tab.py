@@ -235,8 +235,14 @@ def build(ports: TabPorts) -> gr.Blocks:
 
         reload.click(reload_lists, [search], [templates, wildcard, names])
         tab.load(reload_lists, [search], [templates, wildcard, names])  # a reloaded page lists today's templates
-        for component in (prompt, negative, values, mode, count, seed):
-            component.change(run_preview, preview_inputs, [preview_info, preview_rows])
+        edits = [component.change for component in (prompt, negative, values, mode, count, seed)]
+        if hasattr(gr, "on"):
+            # gradio 4 runs each listener on its own, so an early edit's preview could land after a later one's:
+            # one listener for all the edits, always finishing on the last, keeps the preview current.
+            gr.on(edits, run_preview, preview_inputs, [preview_info, preview_rows], trigger_mode="always_last")
+        else:
+            for edit in edits:
+                edit(run_preview, preview_inputs, [preview_info, preview_rows])
         preview_button.click(run_preview, preview_inputs, [preview_info, preview_rows])
         task_id = gr.Textbox("", visible=False, elem_id=ids.tab("task-id"))  # JS fills it: a State would not reach
         generation_inputs = [task_id, *preview_inputs, sampler, steps, cfg, width, height, original]
