@@ -57,6 +57,8 @@ def test_write_preview_error_generate_send_and_reload(page, name):
 
     open_tab(page)
     page.locator("#prompt-templates-tab-new").click()
+    # New clears the editor when its answer comes: typing before that would be wiped
+    expect(page.locator("#prompt-templates-tab-status").first).to_contain_text("A new template")
     page.locator("#prompt-templates-tab-name textarea").fill(name)
     page.locator("#prompt-templates-tab-prompt textarea").fill("a {red|blue} ${animal} in a __colors__ hat")
     page.locator("#prompt-templates-tab-values textarea").fill("animal = fox")
@@ -133,6 +135,7 @@ def test_autocomplete_offers_wildcards_and_variables_and_ctrl_enter_previews(pag
 def test_interrupt_stops_the_generation(page):
     from playwright.sync_api import expect
 
+    page.reload()  # no gallery left from an earlier test
     open_tab(page)
     page.locator("#prompt-templates-tab-prompt textarea").fill("a {red|blue|green|teal} cat")
     page.locator("#prompt-templates-tab-mode").get_by_text("random").click()
