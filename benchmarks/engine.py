@@ -108,6 +108,46 @@ def main() -> None:
     label = "count of a 10**12-combination template (parse+count)"
     print(f"{label:52} {'(no API)':>15} {count_time * 1000:7.3f} ms {'':>8}  < 1 ms")
     print(f"{'  of which parsing':52} {'':>15} {parse_time * 1000:7.3f} ms")
+    pathological(root, opts.repeat)
+
+
+def pathological(root: Path, repeat: int) -> None:
+    """Templates that took seconds to minutes before issue 8 (times then, from the issue: 60 s, 40 s, > 9 min,
+    > 1 min, 273 s); each row is parse + count, 10 random prompts, and 10 combinations resumed deep inside."""
+    from sd_prompt_templates.engine import Limits
+
+    (root / "artists.txt").write_text("\n".join(f"artist {i}" for i in range(1_000)) + "\n", encoding="utf-8")
+    (root / "big.txt").write_text("\n".join(f"entry number {i}" for i in range(10_000)) + "\n", encoding="utf-8")
+    for i in range(20):  # each level uses the next one twice
+        (root / f"deep{i}.txt").write_text(f"{{__deep{i + 1}__|__deep{i + 1}__ again}}\n", encoding="utf-8")
+    (root / "deep20.txt").write_text("x\ny\n", encoding="utf-8")
+    library = WildcardLibrary([root], rescan_interval=3600)
+    wide = Limits(max_template_length=100_000, max_depth=64)
+    options = lambda n: "|".join(f"option {i}" for i in range(n))  # noqa: E731
+    rows = [
+        ("{1-1000$$ 1000 options }", "{1-1000$$" + options(1000) + "}", 60.0),
+        ("{1-2000$$ 2000 options }", "{1-2000$$" + options(2000) + "}", 540.0),
+        ("{2-$$__artists__} (1,000 lines)", "{2-$$__artists__}", 40.0),
+        ("{2$$__big__} (10,000 lines)", "{2$$__big__}", 60.0),
+        ("__deep0__: 20 levels, each uses the next twice", "__deep0__", 273.0),
+    ]
+    print()
+    print("pathological templates (ours; before this change: the last column)")
+    print(f"{'template':52} {'count':>10} {'10 random':>10} {'10 resumed':>11}  {'before':>8}")
+    for label, template, before in rows:
+
+        def count(template: str = template) -> Expansion:
+            return Expansion(template, wildcards=library, limits=wide)
+
+        expansion = count()
+        offset = expansion.count * 3 // 4  # deep inside: three quarters of the way through
+        count_time = best_of(repeat, count)
+        random_time = best_of(repeat, lambda e=expansion: [e.random(s) for s in range(10)])
+        resume_time = best_of(repeat, lambda e=expansion, o=offset: e.combinations(o, 10))
+        print(
+            f"{label:52} {count_time * 1000:7.1f} ms {random_time * 1000:7.1f} ms {resume_time * 1000:8.1f} ms"
+            f"  {before:6.0f} s"
+        )
 
 
 def _limits(n: int):

@@ -8,12 +8,13 @@ from sd_prompt_templates.engine.compiler import (
     compile_template,
 )
 from sd_prompt_templates.engine.errors import TemplateError, TemplateLimitError
-from sd_prompt_templates.engine.limits import DEFAULT_LIMITS, Limits
+from sd_prompt_templates.engine.limits import DEFAULT_LIMITS, MAX_DEPTH, Limits
 from sd_prompt_templates.engine.parser import Template, parse
 from sd_prompt_templates.engine.render import MODES, Expansion, Mode, Rendered, fixed_seed, render
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "MAX_DEPTH",
     "MODES",
     "Expansion",
     "Limits",

@@ -2,18 +2,23 @@ from __future__ import annotations
 
 
 class TemplateError(ValueError):
-    """A template cannot be parsed or expanded. Carries the 1-based line and column where it went wrong."""
+    """A template cannot be parsed or expanded. Carries the 1-based line and column where it went wrong, or None
+    for problems that have no place in the text (a limit of the request, a bad offset)."""
 
-    def __init__(self, message: str, line: int = 1, column: int = 1, *, source: str | None = None) -> None:
+    def __init__(
+        self, message: str, line: int | None = None, column: int | None = None, *, source: str | None = None
+    ) -> None:
         self.message = message
         self.line = line
         self.column = column
         self.source = source
-        super().__init__(f"line {line}, column {column}: {message}")
+        super().__init__(message if line is None else f"line {line}, column {column}: {message}")
 
     def excerpt(self) -> str:
         """The offending source line with a caret under the column, for terminals and logs."""
-        return "" if self.source is None else excerpt(self.source, self.line, self.column)
+        if self.source is None or self.line is None:
+            return ""
+        return excerpt(self.source, self.line, self.column or 1)
 
     def as_dict(self) -> dict[str, object]:
         return {"message": self.message, "line": self.line, "column": self.column}

@@ -30,9 +30,9 @@ _PLAIN = {
     "top": re.compile(r"[^{}$_\\]+"),
     "option": re.compile(r"[^{}|$_\\]+"),
     "value": re.compile(r"[^{}$_\\]+"),
+    "name": re.compile(r"[^{}|$_\\]+"),
 }
 _ESCAPABLE = frozenset("{}|$_")
-_WILDCARD = re.compile(r"__([^\s{}|$_][^\s{}|$]*?)__")
 _VARIABLE_NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_-]*)\s*")
 _PICK = re.compile(r"\s*(?:(\d+)\s*(?:(-)\s*(\d+)?)?|-\s*(\d+))\s*\$\$")
 _JOINER = re.compile(r"([^${}]*)\$\$")
@@ -82,6 +82,7 @@ class _Parser:
     def __init__(self, source: str, limits: Limits) -> None:
         self.src = source
         self.pos = 0
+        self.end = len(source)  # a wildcard's name is parsed with `end` moved to its closing `__`
         self.limits = limits
         self.used: set[str] = set()
         self.required: dict[str, int] = {}
@@ -92,13 +93,13 @@ class _Parser:
         return error_at(self.src, offset, message)
 
     def sequence(self, context: str, depth: int, start: int) -> Sequence:
-        """Read items until the end, or a `}` (and `|` inside a variant), which is left unread."""
+        """Read items until the end, or a `}` (and `|` inside a variant or a wildcard name), which is left unread."""
         src, plain = self.src, _PLAIN[context]
         items: list[Node] = []
         text: list[str] = []
         text_start = self.pos
-        while self.pos < len(src):
-            m = plain.match(src, self.pos)
+        while self.pos < self.end:
+            m = plain.match(src, self.pos, self.end)
             if m:
                 if not text:
                     text_start = self.pos
@@ -106,30 +107,29 @@ class _Parser:
                 self.pos = m.end()
                 continue
             ch = src[self.pos]
-            if ch == "}" or (ch == "|" and context == "option"):
+            if ch == "}" or (ch == "|" and context in ("option", "name")):
                 break
             if ch == "\\":
-                nxt = src[self.pos + 1 : self.pos + 2]
+                nxt = src[self.pos + 1 : min(self.pos + 2, self.end)]
                 if not text:
                     text_start = self.pos
-                if nxt in _ESCAPABLE and nxt:
+                if nxt in _ESCAPABLE and nxt and not (nxt == "|" and context in ("top", "value")):
                     text.append(nxt)
-                else:  # WebUI escapes such as \( pass through untouched
+                else:  # WebUI escapes such as \( and, outside {}, \| pass through untouched
                     text.append("\\" + nxt)
                 self.pos += 1 + len(nxt)
                 continue
             if ch == "_":
-                m = _WILDCARD.match(src, self.pos)
-                if m is None:
+                wildcard = self.wildcard(depth) if src.startswith("__", self.pos) and context != "name" else None
+                if wildcard is None:
                     if not text:
                         text_start = self.pos
-                    text.append("_")
-                    self.pos += 1
+                    underscores = 2 if src.startswith("__", self.pos) else 1
+                    text.append("_" * underscores)
+                    self.pos += underscores
                     continue
                 _flush(items, text, text_start)
-                self.wildcards.append(m.group(1))
-                items.append(Wildcard(m.group(1), self.pos))
-                self.pos = m.end()
+                items.append(wildcard)
                 continue
             if ch == "$":
                 if src.startswith("${", self.pos):
@@ -154,9 +154,48 @@ class _Parser:
         return depth + 1
 
     def expect_close(self, opener: int, what: str) -> None:
-        if self.pos >= len(self.src):
+        if self.pos >= self.end:
             raise self.error(opener, f"unclosed '{what}': expected '}}' before the end of the template")
         self.pos += 1  # the '}'
+
+    def wildcard(self, depth: int) -> Wildcard | None:
+        """`__name__` at `pos`, or None when the `__` opens nothing: no closing `__` on the same line, a name that
+        starts or ends with white space, or a `|` or `}` in it (the `__` then belongs to the text around it).
+
+        The name is everything up to the next `__`, so a name may hold spaces, variants and variables
+        (`__my colors__`, `__{cold|warm}__`, `__colors-${tone}__`); it is parsed with `end` moved to that `__`.
+        """
+        start = self.pos
+        close = self.src.find("__", start + 2, self.end)
+        newline = self.src.find("\n", start + 2, self.end)
+        if (
+            close <= start + 2
+            or (0 <= newline < close)
+            or self.src[start + 2].isspace()
+            or self.src[close - 1].isspace()
+        ):
+            return None
+        raw = self.src[start + 2 : close]
+        if "{" not in raw and "$" not in raw and "\\" not in raw:
+            if "|" in raw or "}" in raw:
+                return None
+            self.pos = close + 2
+            self.wildcards.append(raw)
+            return Wildcard(raw, start, None)
+        outer_end, self.end, self.pos = self.end, close, start + 2
+        try:
+            name = self.sequence("name", depth, start + 2)
+            complete = self.pos == close
+        finally:
+            self.end = outer_end
+        if not complete:  # stopped at a `|` or `}` of the text around it
+            self.pos = start
+            return None
+        self.pos = close + 2
+        if len(name.items) == 1 and isinstance(name.items[0], Text):
+            self.wildcards.append(name.items[0].text)
+            return Wildcard(name.items[0].text, start, None)
+        return Wildcard(raw, start, name)
 
     def variants(self, depth: int) -> Variants:
         start = self.pos
@@ -164,7 +203,7 @@ class _Parser:
         self.pos += 1
         pick: tuple[int, int | None] | None = None
         joiner = DEFAULT_JOINER
-        m = _PICK.match(self.src, self.pos)
+        m = _PICK.match(self.src, self.pos, self.end)
         if m:
             if m.group(4) is not None:
                 pick = (1, int(m.group(4)))
@@ -175,22 +214,22 @@ class _Parser:
             if pick[1] is not None and pick[0] > pick[1]:
                 raise self.error(self.pos, f"the range {pick[0]}-{pick[1]} is empty: the first bound is larger")
             self.pos = m.end()
-            j = _JOINER.match(self.src, self.pos)
+            j = _JOINER.match(self.src, self.pos, self.end)
             if j:
                 joiner = j.group(1)
                 self.pos = j.end()
         options: list[Option] = []
-        src, end = self.src, len(self.src)
+        src, end = self.src, self.end
         while True:
             weight = 1.0
             if self.pos < end and src[self.pos] in _MAY_START_WEIGHT:
-                w = _WEIGHT.match(src, self.pos)
+                w = _WEIGHT.match(src, self.pos, end)
                 if w:
                     weight = float(w.group(1))
                     if weight <= 0:
                         raise self.error(self.pos, f"an option's weight must be greater than 0, got {w.group(1)}")
                     self.pos = w.end()
-            plain = _PLAIN["option"].match(src, self.pos)
+            plain = _PLAIN["option"].match(src, self.pos, end)
             if plain and plain.end() < end and src[plain.end()] in "|}":  # the common case: plain text
                 text = plain.group().strip()
                 body = Sequence((Text(text, self.pos),) if text else (), self.pos)
@@ -206,18 +245,26 @@ class _Parser:
             self.pos += 1  # the '|'
         if len(options) == 1 and not options[0].body.items and pick is None:
             raise self.error(start, "empty variant '{}': give at least one option")
+        if pick is not None:
+            for option in options:
+                for item in option.body.items:
+                    if isinstance(item, Text) and "$$" in item.text:
+                        raise self.error(
+                            item.offset + item.text.index("$$"),
+                            "'$$' inside a pick: the joiner between '$$' marks is plain text, without '{', '}' or '$'",
+                        )
         return Variants(tuple(options), pick, joiner, start)
 
     def variable(self, context: str, depth: int) -> VariableRef | VariableDef:
         start = self.pos
         inner = self.enter(start, depth)
         self.pos += 2
-        m = _VARIABLE_NAME.match(self.src, self.pos)
+        m = _VARIABLE_NAME.match(self.src, self.pos, self.end)
         if m is None:
             raise self.error(self.pos, "expected a variable name after '${' (letters, digits, '_' or '-')")
         name = m.group(1)
         self.pos = m.end()
-        nxt = self.src[self.pos : self.pos + 1]
+        nxt = self.src[self.pos : min(self.pos + 1, self.end)]
         if nxt == "}":
             self.pos += 1
             self.used.add(name)

@@ -3,16 +3,21 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from random import Random
 from typing import Literal
 
+from sd_prompt_templates import counts
+from sd_prompt_templates.counts import AtLeast
 from sd_prompt_templates.engine.compiler import VariableValue, WildcardSource, compile_template
 from sd_prompt_templates.engine.errors import TemplateError, TemplateLimitError
+from sd_prompt_templates.engine.generators import COUNT_CAP
 from sd_prompt_templates.engine.limits import DEFAULT_LIMITS, Limits
 from sd_prompt_templates.engine.parser import Template
 
 Mode = Literal["random", "combinatorial"]
 MODES: tuple[Mode, ...] = ("random", "combinatorial")
+LISTED_LIMIT = 10_000  # templates with at most this many combinations are listed once to count distinct prompts
 RANDOM_SEED_RANGE = 4294967294  # the WebUI's own: int(random.randrange(4294967294))
 
 
@@ -32,14 +37,33 @@ class Expansion:
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         compiled = compile_template(template, variables, wildcards, limits)
+        if compiled.root.size > limits.max_prompt_length:
+            raise TemplateLimitError(
+                f"a prompt from this template could be {counts.show(compiled.root.size)} characters long; the limit "
+                f"is {limits.max_prompt_length:,} (pick fewer entries, or nest wildcards less)"
+            )
         self._root = compiled.root
         self._slot_count = compiled.slot_count
         self.limits = limits
 
     @property
     def count(self) -> int:
-        """The exact number of distinct combinations, computed from the template without expanding it."""
-        return self._root.count
+        """The number of distinct prompts combinatorial mode makes. Up to LISTED_LIMIT combinations they are
+        listed once and counted exactly (so `{a|}{|a}`, which gives `a` by two routes, counts 3); beyond, the count
+        comes from the template alone: the number of routes, exact below COUNT_CAP (about 10**19728), an
+        `AtLeast` count from there on."""
+        listed = self._listed
+        if listed is not None:
+            return len(listed)
+        count = self._root.count
+        return AtLeast(count) if count >= COUNT_CAP else count
+
+    @cached_property
+    def _listed(self) -> list[str] | None:
+        if self._root.count > LISTED_LIMIT:
+            return None
+        slots = [""] * self._slot_count
+        return list(dict.fromkeys(self._root.render_emit(i, slots) for i in range(self._root.count)))
 
     def random(self, seed: int) -> str:
         """The prompt for `seed`: a pure function of template, variables and seed."""
@@ -48,22 +72,35 @@ class Expansion:
     def nth(self, index: int) -> str:
         """Combination number `index` in the fixed combinatorial order."""
         if not 0 <= index < self.count:
-            raise IndexError(f"combination {index} is out of range: the template has {self.count}")
-        return self._root.render_emit(index, [""] * self._slot_count)
+            raise IndexError(f"combination {index} is out of range: the template has {counts.show(self.count)}")
+        listed = self._listed
+        return listed[index] if listed is not None else self._root.render_emit(index, [""] * self._slot_count)
 
     def combinations(self, offset: int = 0, limit: int | None = None) -> list[str]:
-        """`limit` combinations from `offset` on (all that remain when None), within the prompts limit."""
+        """`limit` combinations from `offset` on (all that remain when None), within the prompts limit.
+
+        A text that two routes through the template give is listed once (docs/SYNTAX.md, "Duplicates"); past
+        LISTED_LIMIT combinations that holds within each call, so a page can then be shorter than `limit`.
+        """
         if offset < 0:
             raise TemplateError(f"offset must be 0 or more, got {offset}")
+        if offset >= COUNT_CAP:
+            raise TemplateLimitError(f"offset {counts.show(offset)} is beyond the combinations that can be listed")
         remaining = max(self.count - offset, 0)
         n = remaining if limit is None else min(limit, remaining)
         self._check_prompt_count(n, "combinations" if limit is None else "prompts")
-        return [self._root.render_emit(i, [""] * self._slot_count) for i in range(offset, offset + n)]
+        listed = self._listed
+        if listed is not None:
+            return listed[offset : offset + n]
+        slots = [""] * self._slot_count
+        return list(dict.fromkeys(self._root.render_emit(i, slots) for i in range(offset, offset + n)))
 
     def _check_prompt_count(self, n: int, what: str) -> None:
         if n > self.limits.max_prompts:
             hint = "; pass a smaller limit (and an offset to go on later)" if what == "combinations" else ""
-            raise TemplateLimitError(f"{n} {what} requested; the limit per request is {self.limits.max_prompts}{hint}")
+            raise TemplateLimitError(
+                f"{counts.show(n)} {what} requested; the limit per request is {self.limits.max_prompts}{hint}"
+            )
 
 
 @dataclass(frozen=True)
@@ -92,11 +129,11 @@ def render(
     if mode not in MODES:
         raise TemplateError(f"mode must be 'random' or 'combinatorial', got {mode!r}")
     if n is not None and n < 0:
-        raise TemplateError(f"the number of prompts must be 0 or more, got {n}")
+        raise TemplateError(f"the number of prompts must be 0 or more, got {counts.show(n)}")
     if mode == "random" and n is None:
         raise TemplateError("random mode needs a number of prompts")
     if mode == "random" and n is not None and n > limits.max_prompts:
-        raise TemplateLimitError(f"{n} prompts requested; the limit per request is {limits.max_prompts}")
+        raise TemplateLimitError(f"{counts.show(n)} prompts requested; the limit per request is {limits.max_prompts}")
     seed = fixed_seed(seed)
     expansion = Expansion(template, variables, wildcards, limits)
     if mode == "random":

@@ -34,10 +34,12 @@ class Variants(NamedTuple):
 
 
 class Wildcard(NamedTuple):
-    """`__name__`, `__dir/name__` or a glob such as `__colors*__`."""
+    """`__name__`, `__dir/name__`, a glob such as `__colors*__`, or a name built from variants and variables,
+    `__{cold|warm}__`, `__colors-${tone}__` (then `parts` holds its parsed form and `name` its source text)."""
 
     name: str
     offset: int
+    parts: Sequence | None = None
 
 
 class VariableRef(NamedTuple):

@@ -7,7 +7,7 @@ from pathlib import Path
 import gradio as gr
 from modules import devices, shared
 
-from sd_prompt_templates.engine import DEFAULT_LIMITS, Limits
+from sd_prompt_templates.engine import DEFAULT_LIMITS, MAX_DEPTH, Limits
 from sd_prompt_templates.library import default_library_path
 from sd_prompt_templates.settings import GenerationLimits, Settings
 
@@ -19,7 +19,7 @@ _LIMITS = GenerationLimits()
 NUMBERS = (
     ("max_prompts", DEFAULT_LIMITS.max_prompts, "Most prompts (images) one request may ask for", 1, 100_000),
     ("max_template_length", DEFAULT_LIMITS.max_template_length, "Longest template, in characters", 100, 1_000_000),
-    ("max_depth", DEFAULT_LIMITS.max_depth, "Deepest nesting of {variants} and wildcards", 2, 200),
+    ("max_depth", DEFAULT_LIMITS.max_depth, "Deepest nesting of {variants} and wildcards", 2, MAX_DEPTH),
     ("max_width", _LIMITS.max_width, "API: widest image", 64, 16_384),
     ("max_height", _LIMITS.max_height, "API: tallest image", 64, 16_384),
     ("max_steps", _LIMITS.max_steps, "API: most sampling steps", 1, 1_000),
@@ -114,7 +114,7 @@ def current() -> Settings:
         wildcard_dirs=wildcard_dirs(),
         limits=Limits(
             max_template_length=numbers["max_template_length"],
-            max_depth=numbers["max_depth"],
+            max_depth=min(numbers["max_depth"], MAX_DEPTH),  # a value saved when Settings allowed more
             max_prompts=numbers["max_prompts"],
         ),
         generation=GenerationLimits(

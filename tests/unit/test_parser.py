@@ -1,6 +1,6 @@
 import pytest
 
-from sd_prompt_templates.engine import Limits, TemplateError, TemplateLimitError, parse
+from sd_prompt_templates.engine import Expansion, Limits, TemplateError, TemplateLimitError, parse
 from sd_prompt_templates.engine.syntax import Text, VariableDef, VariableRef, Variants, Wildcard
 
 
@@ -90,3 +90,14 @@ def test_deep_nesting_within_the_limit_parses():
 def test_non_text_template_is_a_template_error():
     with pytest.raises(TemplateError, match="must be text"):
         parse(None)  # type: ignore[arg-type]
+
+
+def test_a_backslash_before_a_bar_outside_braces_stays_for_the_webui():
+    assert Expansion("[cat\\|dog] {a\\|b|c}").combinations() == ["[cat\\|dog] a|b", "[cat\\|dog] c"]
+
+
+def test_a_joiner_that_holds_braces_is_an_error_not_a_literal_joiner():
+    with pytest.raises(TemplateError) as info:
+        parse("{2$$ {x|y} $$a|b}")
+    assert (info.value.line, info.value.column) == (1, 12)
+    assert "'$$' inside a pick" in info.value.message
