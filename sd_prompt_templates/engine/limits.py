@@ -17,9 +17,11 @@ class Limits:
     max_depth: int = 24  # levels of nesting, counted across wildcards: `{a|__w__}` with `{x|y}` in w.txt is 2
     max_prompts: int = 1_000
     max_prompt_length: int = 1_000_000  # characters one prompt could reach at most: `{1-9$$__w__}` picks 9 entries
+    # prompts x the longest prompt, for one request: about a second of work at worst
+    max_request_length: int = 10_000_000
 
     def __post_init__(self) -> None:
-        for name in ("max_template_length", "max_depth", "max_prompts", "max_prompt_length"):
+        for name in ("max_template_length", "max_depth", "max_prompts", "max_prompt_length", "max_request_length"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -95,12 +95,23 @@ class Expansion:
         slots = [""] * self._slot_count
         return list(dict.fromkeys(self._root.render_emit(i, slots) for i in range(offset, offset + n)))
 
+    def check_request(self, n: int) -> None:
+        """Refuse `n` prompts when, at their longest, they would take more work than one request may."""
+        longest = self._root.size
+        if n * longest > self.limits.max_request_length:
+            most = max(self.limits.max_request_length // max(longest, 1), 1)
+            raise TemplateLimitError(
+                f"{counts.show(n)} prompts of up to {longest:,} characters each is more than one request may make "
+                f"({self.limits.max_request_length:,} characters); ask for at most {most:,}"
+            )
+
     def _check_prompt_count(self, n: int, what: str) -> None:
         if n > self.limits.max_prompts:
             hint = "; pass a smaller limit (and an offset to go on later)" if what == "combinations" else ""
             raise TemplateLimitError(
                 f"{counts.show(n)} {what} requested; the limit per request is {self.limits.max_prompts}{hint}"
             )
+        self.check_request(n)
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,7 @@ def render(
     expansion = Expansion(template, variables, wildcards, limits)
     if mode == "random":
         assert n is not None
+        expansion.check_request(n)
         seeds = [seed + i for i in range(n)]
         return Rendered(mode, expansion.count, [expansion.random(s) for s in seeds], seeds)
     prompts = expansion.combinations(offset, n)

@@ -153,3 +153,13 @@ def test_the_deepest_template_the_limits_allow_works_from_a_deep_call_stack(tmp_
         assert isinstance(results[label], list), (label, results[label])
     assert isinstance(results["one level too deep"], TemplateLimitError)
     assert "deeper than the limit of 64" in str(results["one level too deep"])
+
+
+def test_a_request_for_many_long_prompts_is_refused_before_any_is_made(tmp_path: Path):
+    (tmp_path / "big.txt").write_text("\n".join(f"entry number {i}" for i in range(10_000)), encoding="utf-8")
+    lib = WildcardLibrary([tmp_path])
+    with pytest.raises(TemplateLimitError, match="more than one request may make .* ask for at most 55"):
+        render("{1-10000$$__big__}", wildcards=lib, n=1000)
+    with pytest.raises(TemplateLimitError, match="ask for at most 55"):
+        Expansion("{1-10000$$__big__}", wildcards=lib).combinations(0, 100)
+    assert len(render("{1-10000$$__big__}", wildcards=lib, n=50).prompts) == 50
