@@ -229,11 +229,13 @@ class _Compiler:
 
     def wildcard_entries(self, item: Wildcard) -> tuple[WildcardEntry, ...]:
         """Every entry of the collections `item` can name, each text once (weights added up)."""
-        merged: dict[str, WildcardEntry] = {}
+        merged: dict[tuple[str, str], WildcardEntry] = {}
         for name, _ in self.wildcard_names(item):
             for e in self.lookup(name, item.offset):
-                first = merged.get(e.text)
-                merged[e.text] = e if first is None else replace(first, weight=first.weight + e.weight)
+                # an entry that refers to other wildcards means what its folder makes of the names in it
+                key = (e.text, e.collection.rpartition("/")[0] if "__" in e.text else "")
+                first = merged.get(key)
+                merged[key] = e if first is None else replace(first, weight=first.weight + e.weight)
         return tuple(merged.values())
 
     def wildcard_names(self, item: Wildcard) -> list[tuple[str, float]]:
