@@ -447,7 +447,10 @@ def _parse_structured(text: str, suffix: str) -> Any:
             raise _ParseError(exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
         except RecursionError:
             raise _ParseError(None, "invalid JSON: nested too deeply") from None
-    import yaml  # PyYAML ships with the WebUI; imported here so plain .txt collections never need it
+    try:
+        import yaml  # PyYAML ships with the WebUI; imported here so plain .txt collections never need it
+    except ImportError:
+        raise _ParseError(None, "reading YAML needs PyYAML: python -m pip install PyYAML") from None
 
     try:
         return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
