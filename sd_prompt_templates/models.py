@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal, Union
 
 import pydantic
 from pydantic import BaseModel, Field
+
+from sd_prompt_templates.counts import json_count, show
+from sd_prompt_templates.library.records import INT64_MAX, ParameterSchema
 
 PYDANTIC_V2 = pydantic.VERSION.startswith("2")
 Mode = Literal["random", "combinatorial"]
@@ -39,6 +43,39 @@ def validate(cls: type[BaseModel], data: Any) -> Any:
 
 def model_fields(cls: type[BaseModel]) -> dict[str, Any]:
     return dict(cls.model_fields if PYDANTIC_V2 else cls.__fields__)
+
+
+def request_schema(model: type[BaseModel]) -> ParameterSchema:
+    """What a request model (the WebUI's StableDiffusionTxt2ImgProcessingAPI, handed in by the glue) takes, for
+    checking a template's stored parameters: its field names and aliases, and its own validation of values."""
+    fields = model_fields(model)
+    names = set(fields) | {f.alias for f in fields.values() if isinstance(getattr(f, "alias", None), str)}
+
+    def check(parameters: Mapping[str, Any]) -> list[tuple[str, str]]:
+        try:
+            validate(model, dict(parameters))
+        except pydantic.ValidationError as exc:
+            return [(".".join(str(part) for part in e["loc"]), e["msg"]) for e in exc.errors() if e["loc"]]
+        except (ValueError, TypeError, ArithmeticError) as exc:  # a validator of the WebUI's that raised its own
+            return [(key, f"is refused by the WebUI's request model: {exc}") for key in parameters]
+        return []
+
+    return ParameterSchema(frozenset(names), check)
+
+
+def count_fields(n: int) -> dict[str, Any]:
+    """A count of any size, for JSON: `count` exactly where every client reads it exactly, `count_text` always."""
+    return {"count": json_count(n), "count_text": show(n)}
+
+
+COUNT_DESCRIPTION = (
+    "How many different prompts the template gives in all, as a JSON number when it is at most 2^53 - 1 "
+    "(9007199254740991, the largest integer every JSON client reads exactly), otherwise null: then read count_text."
+)
+COUNT_TEXT_DESCRIPTION = (
+    "The same count as text, always present: every digit up to 60 digits, otherwise rounded to three significant "
+    "digits in scientific notation after '≈', e.g. '≈1.23e5000' (counts can have thousands of digits)."
+)
 
 
 class ExpansionFields(BaseModel):
@@ -108,7 +145,10 @@ class TemplateOut(TemplateIn):
 
 class TemplateUpdate(TemplateIn):
     version: int | None = Field(
-        None, description="The version you read; a stale one is refused with 409. Or send an If-Match header."
+        None,
+        ge=1,
+        le=INT64_MAX,
+        description="The version you read; a stale one is refused with 409. Or send an If-Match header.",
     )
 
 
@@ -152,11 +192,33 @@ class RenderRequest(ExpansionOptions):
 class RenderResponse(BaseModel):
     template: str | None
     mode: Mode
-    total: int = Field(..., description="How many combinations the template has in all (may be huge).")
+    count: int | None = Field(..., description=COUNT_DESCRIPTION)
+    count_text: str = Field(..., description=COUNT_TEXT_DESCRIPTION)
+    total: int | None = Field(..., description="Deprecated: the same as count (kept for clients of the first release).")
     offset: int
     prompts: list[str]
     negative_prompts: list[str]
     seeds: list[int]
+
+
+class ErrorMessage(BaseModel):
+    """An error told in one sentence: 400, 401, 403, 404, 409, 428 and 503 answers."""
+
+    detail: str = Field(..., description="What went wrong, and what to do about it.")
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int] = Field(..., description='Where: ["body", field, ...], ["query", name] or ["header", name].')
+    msg: str = Field(..., description="What is wrong with it.")
+    type: str = Field("value_error", description="The kind of error.")
+    line: int | None = Field(None, description="For an error in a template: its line (from 1).")
+    column: int | None = Field(None, description="... and column (from 1).")
+
+
+class ErrorList(BaseModel):
+    """Errors in the request, each with the field at fault: 422 answers, and 404 for an unknown template."""
+
+    detail: list[ErrorItem]
 
 
 class VersionResponse(BaseModel):

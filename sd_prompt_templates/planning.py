@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sd_prompt_templates.counts import show
 from sd_prompt_templates.engine import Expansion, Limits, TemplateError, WildcardSource
 from sd_prompt_templates.library import (
     FieldProblem,
@@ -19,6 +20,7 @@ from sd_prompt_templates.library import (
     TemplateStore,
     resolve_variables,
 )
+from sd_prompt_templates.library.records import INT64_MAX, INT64_MIN, PARAMETER_RULES, rule_problem
 from sd_prompt_templates.settings import GenerationLimits
 
 Problem = FieldProblem  # a field at fault, its message, and where in a template when that applies
@@ -65,7 +67,7 @@ class Bound:
             n = min(len(seeds), self.total - offset, self.prompt.limits.max_prompts)
             combos = self.prompt.combinations(offset, n) if n > 0 else []
             if not combos:
-                raise PlanError([Problem("offset", f"is past the last combination ({self.total} in all)")])
+                raise PlanError([Problem("offset", f"is past the last combination ({show(self.total)} in all)")])
             prompts = [combos[i % len(combos)] for i in range(len(seeds))]
         negatives = [self.negative.random(s) for s in seeds]
         return prompts, negatives
@@ -103,6 +105,10 @@ def bind(
         for key, value in variables.items():
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 problems.append(Problem(f"variables.{key}", "must be text or a number"))
+            elif isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+                problems.append(Problem(f"variables.{key}", "is too large: send a number this long as text"))
+            elif isinstance(value, float) and not math.isfinite(value):
+                problems.append(Problem(f"variables.{key}", "must be a finite number"))
             else:
                 values[key] = value if isinstance(value, str) else _number_text(value)
         if problems:
@@ -126,18 +132,32 @@ def _number_text(value: int | float) -> str:
 def check_prompt_count(n: int, limits: Limits, mode: str, total: int, offset: int) -> None:
     if n > limits.max_prompts:
         hint = " (pass a count, and an offset to go on later)" if mode == "combinatorial" else ""
-        raise PlanError([Problem("count", f"{n} images asked for; the limit is {limits.max_prompts}{hint}")])
+        raise PlanError([Problem("count", f"{show(n)} images asked for; the limit is {limits.max_prompts}{hint}")])
     if mode == "combinatorial" and offset >= total:
-        raise PlanError([Problem("offset", f"is past the last combination ({total} in all)")])
+        raise PlanError([Problem("offset", f"is past the last combination ({show(total)} in all)")])
     if n < 1:
         raise PlanError([Problem("count", "no images to make")])
+
+
+def check_parameters(fields: Mapping[str, Any], names: Iterable[str]) -> None:
+    """The values a request gives for generation parameters our own code reads (width, steps, seed...): of the right
+    type and at least their lower bound (the Settings' caps are check_generation's). A 0 is refused, never read as
+    "the default"."""
+    problems = []
+    for name in names:
+        rule = PARAMETER_RULES.get(name)
+        message = rule_problem(rule, fields.get(name), upper=False) if rule and name in fields else None
+        if message:
+            problems.append(Problem(name, message))
+    if problems:
+        raise PlanError(problems)
 
 
 def check_generation(fields: Mapping[str, Any], images: int, limits: GenerationLimits) -> None:
     """Caps on the size of the work, all checked at once, before anything runs."""
     problems = []
     (width, height), hires = image_sizes(fields)
-    steps = int(fields.get("steps") or 20)
+    steps = _int(fields, "steps", 20)
     for name, value, cap in (("width", width, limits.max_width), ("height", height, limits.max_height)):
         if value % 8:
             problems.append(Problem(name, f"must be a multiple of 8, got {value}"))
@@ -149,7 +169,7 @@ def check_generation(fields: Mapping[str, Any], images: int, limits: GenerationL
         problems.append(Problem("count", f"{images} images in one request; the limit is {limits.max_images}"))
     work = width * height * steps
     if hires is not None:
-        work += hires[0] * hires[1] * int(fields.get("hr_second_pass_steps") or steps)
+        work += hires[0] * hires[1] * (_int(fields, "hr_second_pass_steps", 0) or steps)
     if not problems and work * images > limits.max_pixel_steps:
         problems.append(
             Problem(
@@ -164,14 +184,21 @@ def check_generation(fields: Mapping[str, Any], images: int, limits: GenerationL
 
 def image_sizes(fields: Mapping[str, Any]) -> tuple[tuple[int, int], tuple[int, int] | None]:
     """(width, height) of the first pass, and of the hires pass when there is one."""
-    width, height = int(fields.get("width") or 512), int(fields.get("height") or 512)
+    width, height = _int(fields, "width", 512), _int(fields, "height", 512)
     if not fields.get("enable_hr"):
         return (width, height), None
-    scale = float(fields.get("hr_scale") or 2)
+    scale = fields.get("hr_scale")
+    scale = 2.0 if scale is None else float(scale)
     return (width, height), (
-        int(fields.get("hr_resize_x") or width * scale),
-        int(fields.get("hr_resize_y") or height * scale),
+        _int(fields, "hr_resize_x", 0) or int(width * scale),
+        _int(fields, "hr_resize_y", 0) or int(height * scale),
     )
+
+
+def _int(fields: Mapping[str, Any], name: str, default: int) -> int:
+    """A field's value, or `default` when it is absent or null (the WebUI's defaults); a 0 stays 0."""
+    value = fields.get(name)
+    return default if value is None else int(value)
 
 
 def auto_batch_size(images: int, fields: Mapping[str, Any], limits: GenerationLimits) -> int:

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 from sd_prompt_templates.engine import fixed_seed
 from sd_prompt_templates.library import TemplateNotFound, TemplateStore
+from sd_prompt_templates.library.records import PARAMETER_RULES, ParameterSchema, parameter_problems
+from sd_prompt_templates.models import count_fields, request_schema
 from sd_prompt_templates.planning import (
     Bound,
     PlanError,
@@ -22,6 +24,7 @@ from sd_prompt_templates.planning import (
     batches,
     bind,
     check_generation,
+    check_parameters,
     check_prompt_count,
 )
 from sd_prompt_templates.settings import Settings
@@ -43,12 +46,27 @@ class GenerationUnavailable(RuntimeError):
 
 
 class PromptService:
-    def __init__(self, settings: Callable[[], Settings], generator: GenerationPort | None = None) -> None:
+    def __init__(
+        self,
+        settings: Callable[[], Settings],
+        generator: GenerationPort | None = None,
+        *,
+        request_model: type[Any] | None = None,
+    ) -> None:
         self._settings = settings
         self.generator = generator
         self._lock = threading.Lock()
         self._store: tuple[Path, TemplateStore] | None = None
         self._wildcards: tuple[tuple[Path, ...], WildcardLibrary] | None = None
+        self.parameter_schema: ParameterSchema | None = None
+        if request_model is not None:
+            self.use_request_model(request_model)
+
+    def use_request_model(self, model: type[Any]) -> None:
+        """The WebUI's /sdapi/v1/txt2img request model (a pydantic model; the glue hands it in, the core never
+        imports the WebUI): a template's stored parameters must then be fields of it, with values it takes.
+        Without it, only the parameters our own code reads are checked (width, steps, seed...)."""
+        self.parameter_schema = request_schema(model)
 
     # -- configuration, read at use time --------------------------------------------------------------------------
     def settings(self) -> Settings:
@@ -59,7 +77,9 @@ class PromptService:
         with self._lock:
             if self._store is None or self._store[0] != settings.library_path:
                 self._store = (settings.library_path, TemplateStore(settings.library_path, settings.limits))
-            return self._store[1]
+            store = self._store[1]
+            store.parameter_schema = self.parameter_schema
+            return store
 
     def wildcards(self) -> WildcardLibrary:
         dirs = self.settings().wildcard_dirs
@@ -101,7 +121,8 @@ class PromptService:
         return {
             "template": bound.name,
             "mode": mode,
-            "total": bound.total,
+            "total": bound.total,  # exact, of any size: count_fields() makes it JSON
+            **count_fields(bound.total),
             "offset": offset if mode == "combinatorial" else 0,
             "prompts": prompts,
             "negative_prompts": negatives,
@@ -123,6 +144,7 @@ class PromptService:
         defaults = self._template_parameters(template) if template else {}
         if defaults:
             payload.update({k: v for k, v in defaults.items() if k not in given and k in payload})
+        check_parameters(payload, [k for k in PARAMETER_RULES if k in given])
         bound = self.bind(
             template=template,
             prompt=payload.get("prompt") or "",
@@ -130,8 +152,8 @@ class PromptService:
             variables=variables,
         )
         settings = self.settings()
-        batch_size = int(payload.get("batch_size") or 1)
-        images = bound.image_count(mode, options["count"], offset, batch_size * int(payload.get("n_iter") or 1))
+        batch_size = _int(payload, "batch_size", 1)
+        images = bound.image_count(mode, options["count"], offset, batch_size * _int(payload, "n_iter", 1))
         check_prompt_count(images, settings.limits, mode, bound.total, offset)
         if not {"batch_size", "n_iter"} & (given | set(defaults)):  # the caller left the batching to us
             batch_size = auto_batch_size(images, payload, settings.generation)
@@ -167,7 +189,23 @@ class PromptService:
         }
 
     def _template_parameters(self, name: str) -> dict[str, Any]:
+        """A template's stored parameters, checked again: a template saved before they were checked at save (or
+        with another WebUI) must give a 422 naming it, not fail inside the generation."""
         try:
-            return dict(self.store().get(name).parameters)
+            parameters = dict(self.store().get(name).parameters)
         except TemplateNotFound as exc:
             raise PlanError([Problem("template", str(exc))], status=404) from None
+        problems = parameter_problems(parameters, self.parameter_schema, names=False)
+        if problems:
+            raise PlanError(
+                [
+                    Problem("template", f"template '{name}' stores an invalid parameter {path}: {message}; edit it")
+                    for path, message in problems
+                ]
+            )
+        return parameters
+
+
+def _int(fields: Mapping[str, Any], name: str, default: int) -> int:
+    value = fields.get(name)
+    return default if value is None else int(value)

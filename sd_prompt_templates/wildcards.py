@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = (".txt",)
 STRUCTURED_SUFFIXES = (".yaml", ".yml", ".json")
+NO_PYYAML = "reading YAML needs PyYAML: python -m pip install PyYAML"
 MAX_DIRECTORIES = 10_000  # per root: links that fan out must not make a scan endless
 MAX_KEY_DEPTH = 64  # nesting of keys in one structured file
 MAX_COLLECTIONS_PER_FILE = 100_000  # YAML aliases can make a small file name a huge number of collections
@@ -230,9 +231,13 @@ class WildcardLibrary:
         if "(" in pattern:
             hint += " (wildcard parameters '(...)' are not supported)"
         broken = [index.failed[c] for c in _candidates(pattern, folder) if c in index.failed]
+        if not broken:  # without PyYAML, any .yaml file could have held the name
+            broken = [p for p in index.problems if p.message == NO_PYYAML][:1]
         if broken:
             where_line = f" (line {broken[0].line})" if broken[0].line else ""
-            hint += f"; {broken[0].file} could not be loaded{where_line}: {broken[0].message}"
+            others = len(index.problems) - 1 if broken[0] in index.problems else 0
+            more = f" (and {others} more files)" if others > 0 else ""
+            hint += f"; {broken[0].file} could not be loaded{where_line}: {broken[0].message}{more}"
         return WildcardLookupError(f"wildcard '__{pattern}__' is unknown ({where}){hint}")
 
     @staticmethod
@@ -450,7 +455,7 @@ def _parse_structured(text: str, suffix: str) -> Any:
     try:
         import yaml  # PyYAML ships with the WebUI; imported here so plain .txt collections never need it
     except ImportError:
-        raise _ParseError(None, "reading YAML needs PyYAML: python -m pip install PyYAML") from None
+        raise _ParseError(None, NO_PYYAML) from None
 
     try:
         return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))

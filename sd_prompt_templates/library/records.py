@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,6 +19,9 @@ VARIABLE_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 MAX_TITLE, MAX_DESCRIPTION, MAX_TAGS, MAX_TAG, MAX_PARAMETERS_JSON = 200, 5_000, 32, 50, 20_000
 
 Scalar = str | int | float
+
+# Every integer the API takes fits in 64 bits (SQLite's integers, the WebUI's seeds): beyond, it is refused.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -112,8 +116,142 @@ class InvalidTemplate(ValueError):
         super().__init__("; ".join(str(p) for p in problems))
 
 
-def validate_draft(data: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS, *, prefix: str = "") -> TemplateDraft:
-    """Build a TemplateDraft from plain data (JSON, form fields), checking everything a save must check."""
+# -- a template's stored generation parameters ----------------------------------------------------------------------
+
+# Caps no setting can go beyond; the WebUI's Settings → Prompt Templates may set lower ones, checked at generation.
+MAX_SIZE, MAX_STEPS, MAX_IMAGES = 16_384, 1_000, 10_000
+# Fields of a request that are not generation parameters: a template keeps them elsewhere, or a request sets them.
+RESERVED_PARAMETERS = {
+    "prompt": "is the template's own prompt field",
+    "negative_prompt": "is the template's own negative_prompt field",
+    "template": "is chosen by each request",
+    "variables": "are given by each request; declare the template's variables with defaults instead",
+    "mode": "is chosen by each request",
+    "count": "is chosen by each request",
+    "offset": "is chosen by each request",
+    "force_task_id": "must be new for each request",
+}
+
+
+@dataclass(frozen=True)
+class ParameterRule:
+    """What our own code needs of a generation parameter, with or without the WebUI's request model."""
+
+    kind: str  # "int", "number" or "bool"
+    low: int | float | None = None
+    high: int | float | None = None
+    multiple_of: int | None = None
+    nullable: bool = False  # None means "the WebUI's default" (seeds: random)
+
+
+PARAMETER_RULES: dict[str, ParameterRule] = {
+    "width": ParameterRule("int", 64, MAX_SIZE, 8),
+    "height": ParameterRule("int", 64, MAX_SIZE, 8),
+    "steps": ParameterRule("int", 1, MAX_STEPS),
+    "n_iter": ParameterRule("int", 1, MAX_IMAGES),
+    "batch_size": ParameterRule("int", 1, MAX_IMAGES),
+    "seed": ParameterRule("int", INT64_MIN, INT64_MAX, nullable=True),
+    "subseed": ParameterRule("int", INT64_MIN, INT64_MAX, nullable=True),
+    "cfg_scale": ParameterRule("number", -1_000, 1_000),
+    "enable_hr": ParameterRule("bool"),
+    "hr_scale": ParameterRule("number", 0, 64, nullable=True),
+    "hr_resize_x": ParameterRule("int", 0, MAX_SIZE * 8, nullable=True),
+    "hr_resize_y": ParameterRule("int", 0, MAX_SIZE * 8, nullable=True),
+    "hr_second_pass_steps": ParameterRule("int", 0, MAX_STEPS, nullable=True),
+}
+
+
+@dataclass(frozen=True)
+class ParameterSchema:
+    """What the WebUI's /sdapi/v1/txt2img request takes (models.request_schema builds it from the request model; the
+    core never imports the WebUI): every field name it knows, and a check of values giving (field path, message)."""
+
+    names: Collection[str]
+    check: Callable[[Mapping[str, Any]], list[tuple[str, str]]]
+
+
+def rule_problem(rule: ParameterRule, value: Any, *, upper: bool = True) -> str | None:
+    """Why `value` does not pass `rule`, or None."""
+    if value is None:
+        return None if rule.nullable else "must be set (null is not a value here)"
+    if rule.kind == "bool":
+        return None if isinstance(value, bool) else "must be true or false"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "must be an integer" if rule.kind == "int" else "must be a number"
+    if rule.kind == "int" and not isinstance(value, int):
+        return f"must be an integer, got {value!r}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+        return f"is too large: integers here have at most {len(str(INT64_MAX))} digits"
+    low, high = rule.low, rule.high if upper else None
+    if (low is not None and value < low) or (high is not None and value > high):
+        if high is None:
+            return f"must be at least {low}, got {value}"
+        return f"must be between {low} and {high}, got {value}"
+    if rule.multiple_of and value % rule.multiple_of:
+        return f"must be a multiple of {rule.multiple_of}, got {value}"
+    return None
+
+
+def number_problems(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Integers beyond 64 bits and NaN/infinite numbers anywhere in a JSON value, with their dotted paths. Neither
+    survives storage or generation: SQLite refuses such integers, JSON has no NaN, and Python refuses to turn an int
+    of over 4,300 digits into text."""
+    stack = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int) and not INT64_MIN <= item <= INT64_MAX:
+            yield where, f"is too large: integers here have at most {len(str(INT64_MAX))} digits"
+        elif isinstance(item, float) and not math.isfinite(item):
+            yield where, "must be a finite number"
+        elif isinstance(item, Mapping):
+            stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((f"{where}.{i}" if where else str(i), v) for i, v in reversed(list(enumerate(item))))
+
+
+def parameter_problems(
+    parameters: Mapping[str, Any], schema: ParameterSchema | None = None, *, names: bool = True
+) -> list[tuple[str, str]]:
+    """(field path, message) for each stored parameter that a /txt2img request made from it would refuse or fail
+    on. `names`: also refuse names that are not parameters (at save; at use time they are ignored, as before)."""
+    problems: list[tuple[str, str]] = []
+    checked: dict[str, Any] = {}
+    for key, value in parameters.items():
+        if key in RESERVED_PARAMETERS:
+            if names:
+                problems.append((key, f"is not a generation parameter: it {RESERVED_PARAMETERS[key]}"))
+            continue
+        if schema is not None and key not in schema.names:
+            if names:
+                close = difflib.get_close_matches(key, sorted(schema.names), n=3)
+                hint = f"; did you mean {', '.join(close)}?" if close else ""
+                problems.append((key, f"is not a field of /sdapi/v1/txt2img requests{hint}"))
+            continue
+        rule = PARAMETER_RULES.get(key)
+        message = rule_problem(rule, value) if rule else None
+        found = [(key, message)] if message else list(number_problems(value, key))
+        if found:
+            problems.extend(found)
+        else:
+            checked[key] = value
+    if schema is not None and checked:
+        problems.extend((path, message) for path, message in schema.check(checked) if path.split(".")[0] in checked)
+    return problems
+
+
+def validate_draft(
+    data: Mapping[str, Any],
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    prefix: str = "",
+    schema: ParameterSchema | None = None,
+) -> TemplateDraft:
+    """Build a TemplateDraft from plain data (JSON, form fields), checking everything a save must check. `schema`
+    is what the WebUI's txt2img request takes, when known: the stored parameters must be valid fields of it."""
     problems: list[FieldProblem] = []
 
     def problem(name: str, message: str, line: int | None = None, column: int | None = None) -> None:
@@ -170,13 +308,17 @@ def validate_draft(data: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS, *, 
         problem("parameters", "must be an object")
         parameters = {}
     else:
-        try:
-            size = len(json.dumps(parameters, allow_nan=False))
-        except (TypeError, ValueError):
-            problem("parameters", "must hold only JSON values")
-        else:
-            if size > MAX_PARAMETERS_JSON:
-                problem("parameters", f"take {size} characters as JSON; at most {MAX_PARAMETERS_JSON}")
+        found = parameter_problems(parameters, schema)
+        for path, text in found:
+            problem(f"parameters.{path}", text)
+        if not found:
+            try:
+                size = len(json.dumps(parameters, allow_nan=False))
+            except (TypeError, ValueError):
+                problem("parameters", "must hold only JSON values")
+            else:
+                if size > MAX_PARAMETERS_JSON:
+                    problem("parameters", f"take {size} characters as JSON; at most {MAX_PARAMETERS_JSON}")
 
     tags: list[str] = []
     raw_tags = data.get("tags", [])
@@ -256,6 +398,10 @@ def _variables(raw: Any, problem: Any) -> list[VariableSpec]:
 
 def coerce_value(spec: VariableSpec, value: Any) -> str:
     """The text a value stands for in a prompt, or ValueError saying what the variable accepts."""
+    if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"'{spec.name}' takes integers of at most {len(str(INT64_MAX))} digits")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"'{spec.name}' takes a finite number")
     if spec.type == "number":
         if isinstance(value, str):
             try:
@@ -264,6 +410,8 @@ def coerce_value(spec: VariableSpec, value: Any) -> str:
                 value = None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"'{spec.name}' takes a number")
+        if abs(value) > INT64_MAX:
+            raise ValueError(f"'{spec.name}' takes numbers of at most {len(str(INT64_MAX))} digits")
         return str(int(value)) if float(value).is_integer() else repr(float(value))
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError(f"'{spec.name}' takes text")

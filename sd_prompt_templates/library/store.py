@@ -21,6 +21,7 @@ from sd_prompt_templates.engine import DEFAULT_LIMITS, Limits
 from sd_prompt_templates.library.records import (
     FieldProblem,
     InvalidTemplate,
+    ParameterSchema,
     TemplateDraft,
     TemplateRecord,
     VariableSpec,
@@ -104,9 +105,17 @@ def _now() -> str:
 
 
 class TemplateStore:
-    def __init__(self, path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        limits: Limits = DEFAULT_LIMITS,
+        *,
+        parameter_schema: ParameterSchema | None = None,
+    ) -> None:
         self.path = Path(path)
         self.limits = limits
+        # What the WebUI's txt2img request takes, when known: a template's stored parameters must fit it.
+        self.parameter_schema = parameter_schema
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -268,7 +277,8 @@ class TemplateStore:
 
     # -- helpers ----------------------------------------------------------------------------------------------
     def _valid(self, data: Mapping[str, Any] | TemplateDraft) -> TemplateDraft:
-        return validate_draft(data.as_dict() if isinstance(data, TemplateDraft) else data, self.limits)
+        data = data.as_dict() if isinstance(data, TemplateDraft) else data
+        return validate_draft(data, self.limits, schema=self.parameter_schema)
 
     def _parse_document(self, document: Mapping[str, Any]) -> list[TemplateDraft]:
         if not isinstance(document, Mapping) or document.get("format") != EXPORT_FORMAT:
@@ -283,7 +293,7 @@ class TemplateStore:
         drafts: list[TemplateDraft] = []
         for i, item in enumerate(items):
             try:
-                draft = validate_draft(item, self.limits, prefix=f"templates.{i}.")
+                draft = validate_draft(item, self.limits, prefix=f"templates.{i}.", schema=self.parameter_schema)
             except InvalidTemplate as exc:
                 problems.extend(exc.problems)
                 continue

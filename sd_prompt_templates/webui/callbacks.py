@@ -13,7 +13,7 @@ from modules.api import models as api_models
 
 from sd_prompt_templates import __version__
 from sd_prompt_templates.api.deps import STATE_KEY, ApiContext
-from sd_prompt_templates.api.router import PREFIX, build_router
+from sd_prompt_templates.api.router import PREFIX, mount
 from sd_prompt_templates.library import StoreError
 from sd_prompt_templates.service import PromptService
 from sd_prompt_templates.webui import element_ids, runtime, settings, tab, tab_ports
@@ -44,6 +44,8 @@ def _on(hook: Any, callback: Any) -> None:
 def app_started(demo: Any, app: Any) -> None:
     """Open the template library (adding the examples the first time) and mount the REST API on this app."""
     service = runtime.service()
+    # The tab saves templates through this service: their parameters are checked against the WebUI's request model.
+    service.use_request_model(api_models.StableDiffusionTxt2ImgProcessingAPI)
     path = service.settings().library_path
     try:
         store = service.store()
@@ -61,16 +63,15 @@ def app_started(demo: Any, app: Any) -> None:
 
 
 def mount_api(app: Any) -> None:
-    """Once per app: a reloaded UI brings a new app, a second call on the same one changes nothing."""
+    """Once per app: a reloaded UI brings a new app, a second call on the same one changes nothing. The WebUI's
+    --api-auth and CORS settings are read at each request."""
     if getattr(app.state, STATE_KEY, None) is not None:
         return
-    setattr(
-        app.state,
-        STATE_KEY,
-        ApiContext(
-            service=PromptService(settings.current, WebUIGenerator(app)),
-            credentials=lambda: getattr(shared.cmd_opts, "api_auth", None),
-        ),
+    request_model = api_models.StableDiffusionTxt2ImgProcessingAPI
+    context = ApiContext(
+        service=PromptService(settings.current, WebUIGenerator(app), request_model=request_model),
+        credentials=lambda: getattr(shared.cmd_opts, "api_auth", None),
+        cors_origins=lambda: getattr(shared.cmd_opts, "cors_allow_origins", None),
+        cors_origin_regex=lambda: getattr(shared.cmd_opts, "cors_allow_origins_regex", None),
     )
-    app.include_router(build_router(api_models.StableDiffusionTxt2ImgProcessingAPI))
-    app.openapi_schema = None  # rebuilt with our routes on the next request for it
+    mount(app, context, request_model)

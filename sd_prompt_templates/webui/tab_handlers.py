@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sd_prompt_templates import counts
 from sd_prompt_templates.engine.errors import excerpt
 from sd_prompt_templates.library import FieldProblem, InvalidTemplate, StoreError, TemplateRecord
 from sd_prompt_templates.planning import PlanError, check_generation, parse_variables
@@ -52,6 +53,8 @@ class Editor:
         except json.JSONDecodeError as exc:
             problem = FieldProblem("parameters", f"not valid JSON: {exc.msg}", exc.lineno, exc.colno)
             raise InvalidTemplate([problem]) from None
+        except ValueError as exc:  # e.g. a number of more than 4,300 digits
+            raise InvalidTemplate([FieldProblem("parameters", f"not valid: {exc}")]) from None
         return {
             "name": self.name.strip(),
             "title": self.title,
@@ -246,7 +249,7 @@ def preview(
     except PlanError as exc:
         return plan_problems_html(exc, prompt, negative, values), []
     shown = f"showing {len(result.prompts)}" if len(result.prompts) < result.total else "all shown"
-    summary = message(f"{result.total:,} combinations ({shown}).")
+    summary = message(f"{counts.show(result.total)} combinations ({shown}).")
     rows = [[s, p, n] for s, p, n in zip(result.seeds, result.prompts, result.negatives, strict=False)]
     return summary, rows
 

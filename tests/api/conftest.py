@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from pydantic import BaseModel
 
-from sd_prompt_templates.api.deps import STATE_KEY, ApiContext
-from sd_prompt_templates.api.router import build_router
+from sd_prompt_templates.api.deps import ApiContext
+from sd_prompt_templates.api.router import mount
 from sd_prompt_templates.service import SCRIPT_KEY, PromptService
 from sd_prompt_templates.settings import Settings
 from tests.conftest import write_files
@@ -33,6 +33,9 @@ class Txt2ImgBase(BaseModel):
     cfg_scale: float = 7.0
     enable_hr: bool = False
     hr_scale: float = 2.0
+    hr_resize_x: int = 0
+    subseed: int = -1
+    sampler_name: str | None = None
     alwayson_scripts: dict = {}
     force_task_id: str | None = None
     send_images: bool = True
@@ -77,21 +80,54 @@ def settings(tmp_path: Path, wildcard_dir: Path) -> Settings:
     return Settings(library_path=tmp_path / "lib" / "templates.sqlite3", wildcard_dirs=(wildcard_dir,))
 
 
+class OptionalTxt2ImgBase(BaseModel):
+    """As the WebUI's own request model is made: every processing field Optional, so null gets past it."""
+
+    prompt: str | None = ""
+    negative_prompt: str | None = ""
+    seed: int | None = -1
+    steps: int | None = 50
+    width: int | None = 512
+    height: int | None = 512
+    batch_size: int | None = 1
+    n_iter: int | None = 1
+    cfg_scale: float | None = 7.0
+    alwayson_scripts: dict = {}
+    force_task_id: str | None = None
+
+
 @pytest.fixture
 def api(settings: Settings):
-    service = PromptService(lambda: settings)
+    return make_api(settings, Txt2ImgBase)
+
+
+@pytest.fixture
+def optional_api(settings: Settings):
+    return make_api(settings, OptionalTxt2ImgBase)
+
+
+def make_api(settings: Settings, model: type[BaseModel]):
+    """The routes on a plain app, as the glue mounts them: the WebUI's --api-auth and CORS settings are `auth` and
+    `cors` here, read at each request; `model` stands for the WebUI's txt2img request model."""
+    service = PromptService(lambda: settings, request_model=model)
     generator = FakeGenerator(service)
     service.generator = generator
     auth: dict[str, str | None] = {"value": None}
+    cors: dict[str, str | None] = {"origins": None, "regex": None}
     app = FastAPI()
-    setattr(app.state, STATE_KEY, ApiContext(service=service, credentials=lambda: auth["value"]))
-    app.include_router(build_router(Txt2ImgBase))
+    context = ApiContext(
+        service=service,
+        credentials=lambda: auth["value"],
+        cors_origins=lambda: cors["origins"],
+        cors_origin_regex=lambda: cors["regex"],
+    )
+    mount(app, context, model)
 
     class Api:
         client = TestClient(app)
         store = service.store()
 
-    Api.app, Api.generator, Api.auth, Api.service = app, generator, auth, service
+    Api.app, Api.generator, Api.auth, Api.cors, Api.service = app, generator, auth, cors, service
     return Api
 
 

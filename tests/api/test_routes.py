@@ -101,7 +101,7 @@ def test_named_template_variables_and_default_parameters(api, portrait):
 
 def test_render_previews_without_generating(api, portrait):
     body = api.client.post(f"{PREFIX}/render", json={"template": portrait, "mode": "combinatorial"}).json()
-    assert body["total"] == 2 and len(body["prompts"]) == 2
+    assert body["count"] == body["total"] == 2 and body["count_text"] == "2" and len(body["prompts"]) == 2
     assert api.generator.payloads == []
 
 

@@ -129,7 +129,7 @@ def test_concurrent_updates_from_the_same_version_exactly_one_wins(store):
         ({"variables": [{"name": "x", "type": "date"}]}, "variables.0.type", None),
         ({"variables": [{"name": "x", "colour": 1}]}, "variables.0.colour", None),
         ({"tags": "pets"}, "tags", None),
-        ({"parameters": {"steps": float("nan")}}, "parameters", None),
+        ({"parameters": {"steps": float("nan")}}, "parameters.steps", None),
         ({"surprise": 1}, "surprise", None),
     ],
 )

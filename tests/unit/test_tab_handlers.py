@@ -82,6 +82,12 @@ def test_preview_counts_and_points_at_errors(service):
     assert "data-field='variables' data-line='2'" in text
 
 
+def test_preview_shows_counts_of_any_size(service):
+    template = "{1-2000$$" + "|".join(f"o{i}" for i in range(2000)) + "}"
+    text, rows = h.preview(service, template, "", "", "random", 2, 1)
+    assert "≈9.01e5735 combinations (showing 2)" in text and len(rows) == 2
+
+
 def test_generate_captions_each_image_with_its_prompt_and_refuses_errors(service):
     calls = []
 

@@ -33,7 +33,15 @@ class StableDiffusionProcessingTxt2Img:
     outpath_grids: str = ""
     do_not_save_grid: bool = False
     sampler_name: str = None
+    scheduler: str = None
     cfg_scale: float = 7.0
+    override_settings: dict = None
+    denoising_strength: float = 0.75
+    hr_scale: float = 2.0
+    hr_upscaler: str = None
+    hr_second_pass_steps: int = 0
+    hr_resize_x: int = 0
+    hr_resize_y: int = 0
 
     def close(self):
         pass

@@ -4,7 +4,9 @@ from types import SimpleNamespace
 from modules.options import OptionInfo, Options  # noqa: F401  (shared re-exports OptionInfo, as the real one does)
 
 data_path = "."
-cmd_opts = SimpleNamespace(api=True, nowebui=False, api_auth=None)
+cmd_opts = SimpleNamespace(
+    api=True, nowebui=False, api_auth=None, cors_allow_origins=None, cors_allow_origins_regex=None
+)
 opts = Options()
 
 

@@ -44,6 +44,8 @@ class Api:
         fields = txt2imgreq.dict()
         for key in ("alwayson_scripts", "script_args", "force_task_id", "send_images", "save_images"):
             fields.pop(key)
+        for key in ("script_name", "infotext", "sampler_index"):  # the real one pops these as well
+            fields.pop(key)
         fail_inside = bool(fields.pop("refiner_checkpoint"))  # as an unknown refiner fails inside processing
         progress.add_task_to_queue(task_id)
         with self.queue_lock:

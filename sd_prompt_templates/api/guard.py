@@ -1,0 +1,114 @@
+"""The route class of every Prompt Templates route: the checks that must come before FastAPI reads the body.
+
+1. A request that changes or generates something (any method but GET/HEAD/OPTIONS) from a web page of another
+   site is refused with 403 (deps.check_origin), before its body is even parsed.
+2. --api-auth (401).
+3. A JSON body holding an integer beyond 64 bits, or NaN/Infinity, is refused with 422 naming where: such numbers
+   are of no use to any field, SQLite refuses them, JSON has no NaN (Python reads it, and would then fail to write
+   the answer), and Python refuses to read or write ints of over 4,300 digits. Without this check they end in 500s
+   (pydantic 1 raises OverflowError turning a huge int into a float) or in FastAPI's "error parsing the body".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Coroutine
+from email.message import Message
+from typing import Any
+
+from fastapi import HTTPException, Request, Response
+from fastapi.routing import APIRoute
+
+from sd_prompt_templates.api.deps import check_auth, check_origin, get_context
+from sd_prompt_templates.library.records import INT64_MAX, INT64_MIN
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_PROBLEMS = 20
+_MAX_INT_CHARS = len(str(INT64_MIN))  # '-9223372036854775808'
+
+
+class GuardedRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        writes = bool(set(self.methods or ()) - SAFE_METHODS)
+
+        async def guarded(request: Request) -> Response:
+            context = get_context(request)
+            if writes:
+                check_origin(request, context)
+            check_auth(request, context)
+            if writes:
+                problems = await body_number_problems(request)
+                if problems:
+                    raise HTTPException(status_code=422, detail=problems)
+            return await handler(request)
+
+        return guarded
+
+
+class _Refused:
+    """A number of the body that is refused, kept as its text (never converted to an int)."""
+
+    def __init__(self, text: str, reason: str) -> None:
+        self.text, self.reason = text, reason
+
+
+def _parse_int(text: str) -> int | _Refused:
+    if len(text) > _MAX_INT_CHARS:
+        return _Refused(text, "too large")
+    value = int(text)
+    return value if INT64_MIN <= value <= INT64_MAX else _Refused(text, "too large")
+
+
+def _parse_float(text: str) -> float | _Refused:
+    value = float(text)
+    return value if math.isfinite(value) else _Refused(text, "too large")
+
+
+def _parse_constant(text: str) -> _Refused:
+    return _Refused(text, "not a number")
+
+
+def _is_json(request: Request) -> bool:
+    """Whether FastAPI reads this body as JSON: no content type, or application/json or application/*+json."""
+    content_type = request.headers.get("content-type")
+    if not content_type:
+        return True
+    message = Message()
+    message["content-type"] = content_type
+    main, sub = message.get_content_maintype(), message.get_content_subtype()
+    return main == "application" and (sub == "json" or sub.endswith("+json"))
+
+
+async def body_number_problems(request: Request) -> list[dict[str, Any]]:
+    """FastAPI's 422 items for the numbers of a JSON body that no route takes; [] when there are none, or when the
+    body is not JSON at all (FastAPI then says so itself)."""
+    if not _is_json(request):
+        return []
+    body = await request.body()  # Starlette keeps it: FastAPI reads the same bytes afterwards
+    if not body:
+        return []
+    try:
+        data = json.loads(body, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
+    except RecursionError:
+        return [{"loc": ["body"], "msg": "is nested too deeply", "type": "value_error.nesting"}]
+    except ValueError:  # not JSON, or not UTF-8: FastAPI answers it as usual
+        return []
+    problems: list[dict[str, Any]] = []
+    stack: list[tuple[list[Any], Any]] = [([], data)]
+    while stack and len(problems) < MAX_PROBLEMS:
+        path, item = stack.pop()
+        if isinstance(item, _Refused):
+            if item.reason == "not a number":
+                msg = f"{item.text} is not a number JSON allows"
+            elif "." in item.text or "e" in item.text.lower():
+                msg = "is too large: numbers here are finite floating-point numbers"
+            else:
+                msg = f"is too large: integers here are between {INT64_MIN} and {INT64_MAX}"
+            problems.append({"loc": ["body", *path], "msg": msg, "type": "value_error.number"})
+        elif isinstance(item, dict):
+            stack.extend(([*path, k], v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, list):
+            stack.extend(([*path, i], v) for i, v in reversed(list(enumerate(item))))
+    return problems
