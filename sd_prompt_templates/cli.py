@@ -12,7 +12,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sd_prompt_templates import __version__
@@ -118,7 +118,7 @@ def _wildcards(folders: Sequence[str]) -> WildcardLibrary | None:
 # -- the command line -------------------------------------------------------------------------------------------
 
 
-def _at_least(minimum: int):
+def _at_least(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)

@@ -112,6 +112,24 @@ class ScriptArgs(ExpansionOptions):
     """The Script's arguments: `alwayson_scripts: {"prompt templates": {"args": [{...}]}}`."""
 
     enabled: bool = Field(True, title="Enabled")
+    plan: dict[str, Any] | None = Field(
+        None,
+        title="Plan",
+        description="A generation plan made by this extension (its REST API, the tab, a job): the Script then applies "
+        "its prompts and seeds as they are and reads no template. Other fields are ignored with a plan.",
+    )
+
+
+# How the Script's arguments appear in an image's infotext (generation parameters); pasting an infotext restores them.
+INFOTEXT_LABELS = {
+    "template": "Prompt template",
+    "variables": "Template variables",
+    "mode": "Template mode",
+    "count": "Template count",
+    "offset": "Template offset",
+    "source": "Template source",  # an inline template: the prompt box's text before expansion
+    "negative_source": "Template negative source",
+}
 
 
 class VariableSpecModel(StrictModel):
@@ -181,14 +199,6 @@ class WildcardEntries(BaseModel):
     entries: list[str]
 
 
-class RenderRequest(ExpansionOptions):
-    prompt: str = Field("", description="The prompt template, when no library template is named.")
-    negative_prompt: str = Field("", description="The negative prompt template.")
-    seed: int = Field(-1, description="Seed of the first prompt; -1 picks one. Image i gets seed + i.")
-    batch_size: int = Field(1, ge=1, description="With n_iter, the default count in random mode.")
-    n_iter: int = Field(1, ge=1)
-
-
 class RenderResponse(BaseModel):
     template: str | None
     mode: Mode
@@ -235,4 +245,12 @@ TXT2IMG_EXAMPLE = {
     "steps": 20,
     "width": 512,
     "height": 512,
+}
+
+IMG2IMG_EXAMPLE = {
+    "init_images": ["<base64 PNG>"],
+    "denoising_strength": 0.6,
+    "prompt": "the same scene as {an oil painting|a watercolor|a pencil sketch}",
+    "mode": "combinatorial",
+    "steps": 20,
 }

@@ -17,10 +17,12 @@ from sd_prompt_templates.library import (
     FieldProblem,
     InvalidTemplate,
     TemplateNotFound,
+    TemplateRecord,
     TemplateStore,
     resolve_variables,
 )
 from sd_prompt_templates.library.records import INT64_MAX, INT64_MIN, PARAMETER_RULES, rule_problem
+from sd_prompt_templates.models import INFOTEXT_LABELS
 from sd_prompt_templates.settings import GenerationLimits
 
 Problem = FieldProblem  # a field at fault, its message, and where in a template when that applies
@@ -45,6 +47,7 @@ class Bound:
     variables: dict[str, str]
     prompt: Expansion
     negative: Expansion
+    version: int | None = None  # the library template's version, when it is one
 
     @property
     def total(self) -> int:
@@ -73,26 +76,49 @@ class Bound:
         return prompts, negatives
 
 
+def infotext_fields(
+    bound: Bound, mode: str, offset: int, count: int | None, variables: Mapping[str, Any]
+) -> dict[str, str]:
+    """What a generation from `bound` adds to each image's infotext, so that pasting it restores the template."""
+    fields = {INFOTEXT_LABELS["mode"]: mode}
+    if bound.name:
+        fields[INFOTEXT_LABELS["template"]] = bound.name
+    else:
+        fields[INFOTEXT_LABELS["source"]] = bound.prompt_source
+        if bound.negative_source:
+            fields[INFOTEXT_LABELS["negative_source"]] = bound.negative_source
+    if variables:
+        fields[INFOTEXT_LABELS["variables"]] = json.dumps(dict(variables), ensure_ascii=False)
+    if count is not None:
+        fields[INFOTEXT_LABELS["count"]] = str(count)
+    if mode == "combinatorial" and offset:
+        fields[INFOTEXT_LABELS["offset"]] = str(offset)
+    return fields
+
+
 def join_prompts(*parts: str) -> str:
     return ", ".join(p.strip() for p in parts if p and p.strip())
 
 
+def read_template(store: TemplateStore, name: str) -> TemplateRecord:
+    try:
+        return store.get(name)
+    except TemplateNotFound as exc:
+        raise PlanError([Problem("template", str(exc))], status=404) from None
+
+
 def bind(
-    store: TemplateStore,
+    record: TemplateRecord | None,
     wildcards: WildcardSource | None,
     limits: Limits,
     *,
-    template: str | None,
     prompt: str,
     negative_prompt: str,
     variables: Mapping[str, Any],
 ) -> Bound:
-    """Resolve a library template (by name) or inline prompt text, plus variables."""
-    if template:
-        try:
-            record = store.get(template)
-        except TemplateNotFound as exc:
-            raise PlanError([Problem("template", str(exc))], status=404) from None
+    """Resolve a library template (its record, read once by the caller) or inline prompt text, plus variables."""
+    template = record.name if record is not None else None
+    if record is not None:
         try:
             values = resolve_variables(record.variables, variables)
         except InvalidTemplate as exc:
@@ -122,7 +148,8 @@ def bind(
         except TemplateError as exc:
             prefix = f"in template '{template}': " if template and field_name == "template" else ""
             raise PlanError([Problem(field_name, prefix + exc.message, exc.line, exc.column)]) from None
-    return Bound(template or None, prompt_source, negative_source, values, expansions[0], expansions[1])
+    version = record.version if record is not None else None
+    return Bound(template or None, prompt_source, negative_source, values, expansions[0], expansions[1], version)
 
 
 def _number_text(value: int | float) -> str:

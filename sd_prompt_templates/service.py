@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sd_prompt_templates.engine import fixed_seed
-from sd_prompt_templates.library import TemplateNotFound, TemplateStore
+from sd_prompt_templates.library import TemplateRecord, TemplateStore
 from sd_prompt_templates.library.records import PARAMETER_RULES, ParameterSchema, parameter_problems
-from sd_prompt_templates.models import count_fields, request_schema
+from sd_prompt_templates.models import request_schema
+from sd_prompt_templates.plan import OPTION_FIELDS, GenerationPlan, Kind, count_summary
 from sd_prompt_templates.planning import (
     Bound,
     PlanError,
@@ -26,18 +27,17 @@ from sd_prompt_templates.planning import (
     check_generation,
     check_parameters,
     check_prompt_count,
+    infotext_fields,
+    read_template,
 )
 from sd_prompt_templates.settings import Settings
 from sd_prompt_templates.wildcards import WildcardLibrary
 
-SCRIPT_KEY = "prompt templates"  # the Script's title, lower-cased, as the WebUI's API matches alwayson_scripts
-OPTION_FIELDS = ("template", "variables", "mode", "count", "offset")
-
 
 class GenerationPort(Protocol):
-    def txt2img(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Run the WebUI's txt2img with a /sdapi/v1/txt2img payload (it carries `force_task_id`); return its
-        response as a dict: `images` (base64), `parameters`, `info` (a JSON string)."""
+    def run(self, plan: GenerationPlan, task_id: str) -> dict[str, Any]:
+        """Run a plan through the WebUI's own processing, as progress task `task_id`; return the WebUI's response
+        as a dict: `images` (base64), `parameters`, `info` (a JSON string)."""
         ...
 
 
@@ -89,121 +89,156 @@ class PromptService:
             return self._wildcards[1]
 
     def bind(self, *, template: str | None, prompt: str, negative_prompt: str, variables: Mapping[str, Any]) -> Bound:
+        record = read_template(self.store(), template) if template else None
+        return self._bind(record, prompt, negative_prompt, variables)
+
+    def _bind(
+        self, record: TemplateRecord | None, prompt: str, negative_prompt: str, variables: Mapping[str, Any]
+    ) -> Bound:
         return bind(
-            self.store(),
+            record,
             self.wildcards(),
             self.settings().limits,
-            template=template,
             prompt=prompt,
             negative_prompt=negative_prompt,
             variables=variables,
         )
 
     # -- render ---------------------------------------------------------------------------------------------------
-    def render(self, request: Mapping[str, Any], *, limit: int | None = None) -> dict[str, Any]:
-        """Prompts, negative prompts and seeds for a request, without generating anything; at most `limit` of them
-        (a preview's page), even when the request asks for more."""
-        bound = self.bind(
-            template=request.get("template"),
-            prompt=request.get("prompt", ""),
-            negative_prompt=request.get("negative_prompt", ""),
-            variables=request.get("variables") or {},
-        )
-        mode, offset = request.get("mode", "random"), request.get("offset", 0)
-        default = request.get("batch_size", 1) * request.get("n_iter", 1)
-        images = bound.image_count(mode, request.get("count"), offset, default)
-        if limit is not None:
-            images = min(images, limit)
-        check_prompt_count(images, self.settings().limits, mode, bound.total, offset)
-        seed = fixed_seed(request.get("seed"))
-        seeds = [seed + i for i in range(images)]
-        prompts, negatives = bound.prompts(mode, seeds, offset)
+    def render(
+        self,
+        request: Mapping[str, Any],
+        given: set[str] | None = None,
+        *,
+        kind: Kind = "txt2img",
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """The prompts, negative prompts and seeds that generating `request` makes, without generating anything; at
+        most `limit` of them (a preview's page)."""
+        plan = self.plan(request, set(request) if given is None else given, kind, limit=limit)
         return {
-            "template": bound.name,
-            "mode": mode,
-            "total": bound.total,  # exact, of any size: count_fields() makes it JSON
-            **count_fields(bound.total),
-            "offset": offset if mode == "combinatorial" else 0,
-            "prompts": prompts,
-            "negative_prompts": negatives,
-            "seeds": seeds,
+            "template": plan.template,
+            "mode": plan.mode,
+            "count": plan.count,
+            "count_text": plan.count_text,
+            "offset": plan.offset if plan.mode == "combinatorial" else 0,
+            "prompts": plan.prompts,
+            "negative_prompts": plan.negative_prompts,
+            "seeds": plan.seeds,
         }
 
-    # -- generate -------------------------------------------------------------------------------------------------
-    def txt2img(self, request: Mapping[str, Any], given: set[str]) -> dict[str, Any]:
-        """Generate one image per prompt in ONE run of the WebUI's txt2img: our Script, named in the payload's
-        `alwayson_scripts`, gives every image its own prompt. `given` are the fields the caller set, so a library
+    # -- plan and generate ---------------------------------------------------------------------------------------
+    def plan(
+        self, request: Mapping[str, Any], given: set[str], kind: Kind = "txt2img", *, limit: int | None = None
+    ) -> GenerationPlan:
+        """Work a generation out once: the template read and compiled once, every image's prompt, negative prompt
+        and seed, the batching, and the WebUI's request. `given` are the fields the caller set, so a library
         template's default parameters fill only the others."""
-        if self.generator is None:
-            raise GenerationUnavailable("image generation is not available here")
         options = {k: request.get(k) for k in OPTION_FIELDS}
         payload = {k: v for k, v in request.items() if k not in OPTION_FIELDS}
-        template = options["template"] or None
         mode, offset = options["mode"] or "random", options["offset"] or 0
         variables = options["variables"] or {}
-        defaults = self._template_parameters(template) if template else {}
-        if defaults:
-            payload.update({k: v for k, v in defaults.items() if k not in given and k in payload})
+        record = read_template(self.store(), options["template"]) if options["template"] else None
+        defaults = self._checked_parameters(record) if record is not None else {}
+        payload.update({k: v for k, v in defaults.items() if k not in given})
         check_parameters(payload, [k for k in PARAMETER_RULES if k in given])
-        bound = self.bind(
-            template=template,
-            prompt=payload.get("prompt") or "",
-            negative_prompt=payload.get("negative_prompt") or "",
-            variables=variables,
-        )
+        bound = self._bind(record, payload.get("prompt") or "", payload.get("negative_prompt") or "", variables)
         settings = self.settings()
         batch_size = _int(payload, "batch_size", 1)
         images = bound.image_count(mode, options["count"], offset, batch_size * _int(payload, "n_iter", 1))
+        if limit is not None:  # a preview's page: the first images of the run
+            images = min(images, limit)
         check_prompt_count(images, settings.limits, mode, bound.total, offset)
         if not {"batch_size", "n_iter"} & (given | set(defaults)):  # the caller left the batching to us
             batch_size = auto_batch_size(images, payload, settings.generation)
         n_iter = batches(images, batch_size)
         check_generation(payload, n_iter * batch_size, settings.generation)
 
-        payload["seed"] = fixed_seed(payload.get("seed"))
-        payload["batch_size"], payload["n_iter"] = batch_size, n_iter
-        if template:
-            payload["prompt"] = bound.prompt_source
-        payload["force_task_id"] = payload.get("force_task_id") or f"task(prompt-templates-{uuid.uuid4().hex[:12]})"
-        script_args = {
-            "enabled": True,
-            "template": template,
-            "variables": dict(variables),
-            "mode": mode,
-            "count": images,
-            "offset": offset,
-        }
-        payload["alwayson_scripts"] = {**(payload.get("alwayson_scripts") or {}), SCRIPT_KEY: {"args": [script_args]}}
+        seeds, prompt_seeds = _seeds(payload, n_iter * batch_size)
+        prompts, negatives = bound.prompts(mode, prompt_seeds, offset)
+        payload.update(batch_size=batch_size, n_iter=n_iter, prompt=bound.prompt_source)
+        payload["negative_prompt"] = bound.negative_source
+        follows = bool(payload.get("enable_hr"))
+        count, count_text = count_summary(bound.total)
+        return GenerationPlan(
+            kind=kind,
+            payload=payload,
+            prompt_source=bound.prompt_source,
+            negative_source=bound.negative_source,
+            prompts=prompts,
+            negative_prompts=negatives,
+            seeds=seeds,
+            batch_size=batch_size,
+            n_iter=n_iter,
+            mode=mode,
+            offset=offset,
+            template=bound.name,
+            template_version=bound.version,
+            variables=dict(bound.variables),
+            count=count,
+            count_text=count_text,
+            hires_prompts=list(prompts) if follows and not payload.get("hr_prompt") else None,
+            hires_negative_prompts=list(negatives) if follows and not payload.get("hr_negative_prompt") else None,
+            infotext=infotext_fields(bound, mode, offset, images if options["count"] is not None else None, variables),
+        )
 
-        result = self.generator.txt2img(payload)
+    def run(self, plan: GenerationPlan, task_id: str | None = None) -> dict[str, Any]:
+        """Generate a plan in ONE run of the WebUI's own processing; our Script, handed the plan, gives every image
+        its prompt and binds nothing."""
+        if self.generator is None:
+            raise GenerationUnavailable("image generation is not available here")
+        task_id = task_id or f"task(prompt-templates-{uuid.uuid4().hex[:12]})"
+        result = self.generator.run(plan, task_id)
         info = json.loads(result.get("info") or "{}")
         return {
             "images": result.get("images") or [],
-            "parameters": {**request, "batch_size": batch_size, "n_iter": n_iter},
+            "parameters": result.get("parameters") or {},
             "info": result.get("info") or "",
-            "prompts": info.get("all_prompts", []),
-            "negative_prompts": info.get("all_negative_prompts", []),
-            "seeds": info.get("all_seeds", []),
-            "template": bound.name,
-            "task_id": payload["force_task_id"],
+            "prompts": info.get("all_prompts", plan.prompts),
+            "negative_prompts": info.get("all_negative_prompts", plan.negative_prompts),
+            "seeds": info.get("all_seeds", plan.seeds),
+            "template": plan.template,
+            "task_id": task_id,
         }
 
-    def _template_parameters(self, name: str) -> dict[str, Any]:
+    def txt2img(self, request: Mapping[str, Any], given: set[str]) -> dict[str, Any]:
+        return self.generate(request, given, "txt2img")
+
+    def generate(self, request: Mapping[str, Any], given: set[str], kind: Kind) -> dict[str, Any]:
+        plan = self.plan(request, given, kind)
+        result = self.run(plan, request.get("force_task_id") or None)
+        result["parameters"] = {**request, "batch_size": plan.batch_size, "n_iter": plan.n_iter}
+        if kind == "img2img":  # as /sdapi/v1/img2img answers: the images sent are not echoed back
+            result["parameters"].update(init_images=None, mask=None)
+        return result
+
+    def _checked_parameters(self, record: TemplateRecord) -> dict[str, Any]:
         """A template's stored parameters, checked again: a template saved before they were checked at save (or
         with another WebUI) must give a 422 naming it, not fail inside the generation."""
-        try:
-            parameters = dict(self.store().get(name).parameters)
-        except TemplateNotFound as exc:
-            raise PlanError([Problem("template", str(exc))], status=404) from None
+        parameters = dict(record.parameters)
         problems = parameter_problems(parameters, self.parameter_schema, names=False)
         if problems:
             raise PlanError(
                 [
-                    Problem("template", f"template '{name}' stores an invalid parameter {path}: {message}; edit it")
+                    Problem(
+                        "template", f"template '{record.name}' stores an invalid parameter {path}: {message}; edit it"
+                    )
                     for path, message in problems
                 ]
             )
         return parameters
+
+
+def _seeds(payload: dict[str, Any], images: int) -> tuple[list[int], list[int]]:
+    """Each image's seed as the WebUI will number it, and the seed that picks its prompt (the variation seed when
+    variations are on, since the image seeds are then all the same). Random seeds (-1) are fixed here, in the
+    payload too, so the WebUI makes exactly the planned images."""
+    seed = payload["seed"] = fixed_seed(payload.get("seed"))
+    if float(payload.get("subseed_strength") or 0) == 0:
+        seeds = [seed + i for i in range(images)]
+        return seeds, seeds
+    subseed = payload["subseed"] = fixed_seed(payload.get("subseed"))
+    return [seed] * images, [subseed + i for i in range(images)]
 
 
 def _int(fields: Mapping[str, Any], name: str, default: int) -> int:

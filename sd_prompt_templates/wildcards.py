@@ -468,7 +468,8 @@ def _parse_structured(text: str, suffix: str) -> Any:
         line = text.count("\n", 0, position) + 1 if isinstance(position, int) else None
         character = getattr(exc, "character", None)  # a ReaderError: a character YAML does not allow
         code = ord(character) if isinstance(character, str) and len(character) == 1 else character
-        what = f"character U+{code:04X}: {exc.reason}" if isinstance(code, int) else str(exc)
+        reason = getattr(exc, "reason", None)  # set with `character`, on a ReaderError only
+        what = f"character U+{code:04X}: {reason}" if isinstance(code, int) else str(exc)
         raise _ParseError(line, f"invalid YAML: {what}") from None
     except RecursionError:
         raise _ParseError(None, "invalid YAML: nested too deeply") from None

@@ -45,6 +45,11 @@ def get_service(context: ApiContext = Depends(get_context)) -> PromptService:
     return context.service
 
 
+# Reusable dependencies, as the routes' parameter defaults: `service: PromptService = ServiceDep`. (FastAPI 0.94,
+# A1111's, has no `Annotated` dependencies.)
+ServiceDep = Depends(get_service)
+
+
 # -- --api-auth -----------------------------------------------------------------------------------------------------
 def auth_enabled(context: ApiContext) -> bool:
     return bool(parse_credentials(context.credentials()))

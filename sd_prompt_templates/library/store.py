@@ -1,8 +1,7 @@
 """The template library: one SQLite file, written one transaction per change.
 
-WAL journal with synchronous=FULL: a crash or power cut mid-write leaves the last committed state. Each write
-opens `BEGIN IMMEDIATE`, so concurrent writers queue rather than interleave. The schema carries its version in a
-`schema_version` table and is brought up to date by the migrations below on open.
+The SQLite plumbing (WAL, synchronous=FULL, `BEGIN IMMEDIATE` transactions, the schema version and its migrations)
+is sd_prompt_templates/db.py's; this module holds the library's own schema steps and queries.
 """
 
 from __future__ import annotations
@@ -10,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import closing, contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from sd_prompt_templates import db
 from sd_prompt_templates.engine import DEFAULT_LIMITS, Limits
 from sd_prompt_templates.library.records import (
     FieldProblem,
@@ -33,23 +32,27 @@ EXPORT_FORMAT_VERSION = 1
 LIBRARY_ENV = "SD_PROMPT_TEMPLATES_LIBRARY"
 EXAMPLES = Path(__file__).with_name("examples.json")
 
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE templates (
-        name TEXT PRIMARY KEY,
-        title TEXT NOT NULL,
-        description TEXT NOT NULL,
-        prompt TEXT NOT NULL,
-        negative_prompt TEXT NOT NULL,
-        variables TEXT NOT NULL,
-        parameters TEXT NOT NULL,
-        tags TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        version INTEGER NOT NULL
-    );
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """,
+# The library's schema, step by step: a step, once released, never changes; a new one gets the next version.
+MIGRATIONS: tuple[db.Migration, ...] = (
+    (
+        1,
+        """
+        CREATE TABLE templates (
+            name TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            description TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            negative_prompt TEXT NOT NULL,
+            variables TEXT NOT NULL,
+            parameters TEXT NOT NULL,
+            tags TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            version INTEGER NOT NULL
+        );
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """,
+    ),
 )
 
 OnConflict = Literal["error", "skip", "replace"]
@@ -116,66 +119,21 @@ class TemplateStore:
         self.limits = limits
         # What the WebUI's txt2img request takes, when known: a template's stored parameters must fit it.
         self.parameter_schema = parameter_schema
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._migrate(conn)
-
-    # -- connections ------------------------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA synchronous=FULL")
-        return conn
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with closing(self._connect()) as conn:
-            yield conn
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One transaction: committed whole when the block ends, rolled back whole if it raises."""
-        with closing(self._connect()) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = conn.execute("SELECT version FROM schema_version").fetchone()
-            current = row[0] if row else 0
-            if current > len(MIGRATIONS):
-                raise NewerSchema(
-                    f"{self.path} was written by a newer version of sd-prompt-templates "
-                    f"(schema {current}, this one knows {len(MIGRATIONS)}): update the extension"
-                )
-            for script in MIGRATIONS[current:]:
-                for statement in filter(str.strip, script.split(";")):
-                    conn.execute(statement)
-            if row is None:
-                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (len(MIGRATIONS),))
-            else:
-                conn.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            self._db = db.Database(self.path, MIGRATIONS)
+        except db.SchemaTooNew as exc:
+            raise NewerSchema(
+                f"{self.path} was written by a newer version of sd-prompt-templates "
+                f"(schema {exc.found}, this one knows {exc.known}): update the extension"
+            ) from None
 
     def schema_version(self) -> int:
-        with self._read() as conn:
-            return int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
+        return self._db.schema_version()
 
     # -- reads ------------------------------------------------------------------------------------------------
     def list(self, query: str | None = None, tag: str | None = None) -> list[TemplateRecord]:
         """All templates by name; `query` matches name, title, description or a tag, case-insensitively."""
-        with self._read() as conn:
+        with self._db.read() as conn:
             records = [_record(row) for row in conn.execute("SELECT * FROM templates ORDER BY name")]
         if tag:
             records = [r for r in records if tag.strip().lower() in r.tags]
@@ -189,7 +147,7 @@ class TemplateStore:
         return records
 
     def get(self, name: str) -> TemplateRecord:
-        with self._read() as conn:
+        with self._db.read() as conn:
             row = conn.execute("SELECT * FROM templates WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise TemplateNotFound(name)
@@ -198,7 +156,7 @@ class TemplateStore:
     # -- writes -----------------------------------------------------------------------------------------------
     def create(self, data: Mapping[str, Any] | TemplateDraft) -> TemplateRecord:
         draft = self._valid(data)
-        with self._write() as conn:
+        with self._db.write() as conn:
             if _exists(conn, draft.name):
                 raise TemplateExists(draft.name)
             return _insert(conn, draft, None, 1)
@@ -207,7 +165,7 @@ class TemplateStore:
         """Replace a template's fields (a different `name` renames it). Refused if it changed since
         `expected_version` was read: a stale write is never merged."""
         draft = self._valid(data)
-        with self._write() as conn:
+        with self._db.write() as conn:
             current = _locked_version(conn, name)
             if current != expected_version:
                 raise StaleVersion(name, expected_version, current)
@@ -219,7 +177,7 @@ class TemplateStore:
         return record
 
     def delete(self, name: str, *, expected_version: int | None = None) -> None:
-        with self._write() as conn:
+        with self._db.write() as conn:
             current = _locked_version(conn, name)
             if expected_version is not None and current != expected_version:
                 raise StaleVersion(name, expected_version, current)
@@ -242,7 +200,7 @@ class TemplateStore:
         if on_conflict not in ("error", "skip", "replace"):
             raise ValueError("on_conflict must be 'error', 'skip' or 'replace'")
         report = ImportReport([], [], [])
-        with self._write() as conn:
+        with self._db.write() as conn:
             for draft in drafts:
                 row = conn.execute("SELECT version, created_at FROM templates WHERE name = ?", (draft.name,)).fetchone()
                 if row is None:
@@ -262,7 +220,7 @@ class TemplateStore:
         """Import the bundled examples the first time only; a user who deletes one does not see it come back."""
         document = json.loads(path.read_text(encoding="utf-8"))
         drafts = self._parse_document(document)
-        with self._write() as conn:
+        with self._db.write() as conn:
             if conn.execute("SELECT 1 FROM meta WHERE key = 'examples_installed'").fetchone():
                 return None
             report = ImportReport([], [], [])

@@ -13,10 +13,9 @@ from modules.api import models as api_models
 
 from sd_prompt_templates import __version__
 from sd_prompt_templates.api.deps import STATE_KEY, ApiContext
-from sd_prompt_templates.api.router import PREFIX, mount
+from sd_prompt_templates.api.main import PREFIX, mount
 from sd_prompt_templates.library import StoreError
-from sd_prompt_templates.service import PromptService
-from sd_prompt_templates.webui import element_ids, runtime, settings, tab, tab_ports
+from sd_prompt_templates.webui import compat, element_ids, runtime, settings, tab, tab_ports
 from sd_prompt_templates.webui.generation import WebUIGenerator
 from sd_prompt_templates.webui.script import restore_template_source
 
@@ -24,28 +23,22 @@ NAME = "sd-prompt-templates"
 
 
 def register() -> None:
-    _on(script_callbacks.on_app_started, app_started)
-    _on(script_callbacks.on_ui_settings, settings.on_ui_settings)
-    _on(script_callbacks.on_infotext_pasted, restore_template_source)
-    _on(script_callbacks.on_ui_tabs, ui_tabs)
+    compat.register_callback(script_callbacks.on_app_started, app_started, NAME)
+    compat.register_callback(script_callbacks.on_ui_settings, settings.on_ui_settings, NAME)
+    compat.register_callback(script_callbacks.on_infotext_pasted, restore_template_source, NAME)
+    compat.register_callback(script_callbacks.on_ui_tabs, ui_tabs, NAME)
 
 
 def ui_tabs() -> list[tuple[Any, str, str]]:
     return [(tab.build(tab_ports.ports()), "Prompt Templates", element_ids.TAB)]
 
 
-def _on(hook: Any, callback: Any) -> None:
-    try:
-        hook(callback, name=NAME)
-    except TypeError:  # SD.Next's hooks take no name
-        hook(callback)
-
-
 def app_started(demo: Any, app: Any) -> None:
     """Open the template library (adding the examples the first time) and mount the REST API on this app."""
-    service = runtime.service()
-    # The tab saves templates through this service: their parameters are checked against the WebUI's request model.
+    service = runtime.service()  # the one service of this process: the API, the tab and the Script share it
+    # Saved templates' parameters are checked against the WebUI's request model, whichever door saves them.
     service.use_request_model(api_models.StableDiffusionTxt2ImgProcessingAPI)
+    service.generator = WebUIGenerator(app)  # this app's handlers: a reloaded UI brings a new app
     path = service.settings().library_path
     try:
         store = service.store()
@@ -67,11 +60,15 @@ def mount_api(app: Any) -> None:
     --api-auth and CORS settings are read at each request."""
     if getattr(app.state, STATE_KEY, None) is not None:
         return
-    request_model = api_models.StableDiffusionTxt2ImgProcessingAPI
     context = ApiContext(
-        service=PromptService(settings.current, WebUIGenerator(app), request_model=request_model),
-        credentials=lambda: getattr(shared.cmd_opts, "api_auth", None),
-        cors_origins=lambda: getattr(shared.cmd_opts, "cors_allow_origins", None),
-        cors_origin_regex=lambda: getattr(shared.cmd_opts, "cors_allow_origins_regex", None),
+        service=runtime.service(),
+        credentials=compat.api_credentials,
+        cors_origins=compat.cors_origins,
+        cors_origin_regex=compat.cors_origin_regex,
     )
-    mount(app, context, request_model)
+    mount(
+        app,
+        context,
+        api_models.StableDiffusionTxt2ImgProcessingAPI,
+        getattr(api_models, "StableDiffusionImg2ImgProcessingAPI", None),
+    )

@@ -1,37 +1,64 @@
-"""The generation port on the real WebUI: its own /sdapi/v1/txt2img handler, called in-process.
+"""The generation port on the real WebUI: its own /sdapi/v1/txt2img or /img2img handler, called in-process.
 
 Calling the handler the WebUI registered (found on the app) gives exactly its semantics — the queue lock, the
-progress task, `shared.state`, samplers, scripts, saving and encoding — without copying any of it. Our Script, named
-in the payload's `alwayson_scripts`, gives each image its prompt."""
+progress task, `shared.state`, samplers, other extensions' scripts, saving and encoding — without copying any of it.
+Our Script, handed the plan in the payload's `alwayson_scripts`, gives each image its prompt and binds nothing."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+from fastapi import FastAPI
 from modules import progress
 from modules.api import models as api_models
 
 from sd_prompt_templates.models import dump
+from sd_prompt_templates.plan import GenerationPlan, Kind
 from sd_prompt_templates.service import GenerationUnavailable
 
-TXT2IMG_PATH = "/sdapi/v1/txt2img"
+PATHS: dict[Kind, str] = {"txt2img": "/sdapi/v1/txt2img", "img2img": "/sdapi/v1/img2img"}
+HANDLERS: dict[Kind, str] = {"txt2img": "text2imgapi", "img2img": "img2imgapi"}
+
+
+MODELS: dict[Kind, str] = {
+    "txt2img": "StableDiffusionTxt2ImgProcessingAPI",
+    "img2img": "StableDiffusionImg2ImgProcessingAPI",
+}
 
 
 class WebUIGenerator:
     def __init__(self, app: Any) -> None:
         self.app = app
+        self._private_api: Any = None
+        self._lock = threading.Lock()
 
-    def _txt2img_handler(self) -> Any:
+    def _handler(self, kind: Kind) -> Any:
         for route in self.app.routes:
-            if getattr(route, "path", None) == TXT2IMG_PATH and "POST" in getattr(route, "methods", ()):
+            if getattr(route, "path", None) == PATHS[kind] and "POST" in getattr(route, "methods", ()):
                 return route.endpoint
-        raise GenerationUnavailable("the WebUI's API is off: start it with --api (or --nowebui) to generate")
+        return getattr(self._api(), HANDLERS[kind])
 
-    def txt2img(self, payload: dict[str, Any]) -> dict[str, Any]:
-        request = api_models.StableDiffusionTxt2ImgProcessingAPI(**payload)
-        task_id = payload["force_task_id"]
+    def _api(self) -> Any:
+        """Without --api the WebUI registers no handler: the tab then uses the WebUI's own API class, made once on
+        an app of its own (so nothing is added to the WebUI's), with the WebUI's queue lock."""
+        with self._lock:
+            if self._private_api is None:
+                try:
+                    from modules import call_queue
+                    from modules.api.api import Api
+
+                    self._private_api = Api(FastAPI(), call_queue.queue_lock)
+                except Exception as exc:  # a fork whose API class cannot stand alone
+                    raise GenerationUnavailable(
+                        f"generation needs the WebUI's API here: start it with --api ({type(exc).__name__}: {exc})"
+                    ) from None
+            return self._private_api
+
+    def run(self, plan: GenerationPlan, task_id: str) -> dict[str, Any]:
+        request = getattr(api_models, MODELS[plan.kind])(**plan.webui_request(task_id))
         try:
-            response = self._txt2img_handler()(request)
+            response = self._handler(plan.kind)(request)
         finally:
             release_task(task_id)
         return dump(response)

@@ -6,7 +6,6 @@ process (after it) sets each image's prompt from its seed (random) or its place 
 
 from __future__ import annotations
 
-import json
 from functools import partial
 from typing import Any
 
@@ -14,12 +13,14 @@ import gradio as gr
 from modules import scripts, shared
 from modules.ui_components import ToolButton
 
-from sd_prompt_templates.models import ScriptArgs, validate
+from sd_prompt_templates.models import INFOTEXT_LABELS, ScriptArgs, validate
+from sd_prompt_templates.plan import GenerationPlan
 from sd_prompt_templates.planning import (
     PlanError,
     Problem,
     batches,
     check_prompt_count,
+    infotext_fields,
     parse_variables,
     variables_text,
 )
@@ -27,17 +28,11 @@ from sd_prompt_templates.webui import element_ids, runtime
 
 TITLE = "Prompt Templates"  # never changes: API callers name the script by it in alwayson_scripts
 PROMPT_BOX = "(the prompt box)"
-STATE = "prompt_templates_run"  # per-run state lives on p, never on the shared Script instance
+STATE = "prompt_templates_plan"  # per-run state lives on p, never on the shared Script instance
+USER_RUN = "prompt_templates_run"  # (bound template, options) of a run the Script plans itself
+APPLIED = "prompt_templates_applied"  # the prompts and seeds it gave, restored before sampling
 FIELDS = ("enabled", "template", "variables", "mode", "count", "offset")
-PARAMS = {
-    "template": "Prompt template",
-    "variables": "Template variables",
-    "mode": "Template mode",
-    "count": "Template count",
-    "offset": "Template offset",
-    "source": "Template source",
-    "negative_source": "Template negative source",
-}
+PARAMS = INFOTEXT_LABELS
 
 
 class PromptTemplateFailure(Exception):
@@ -96,61 +91,131 @@ class PromptTemplatesScript(scripts.Script):
 
     def before_process(self, p: Any, *args: Any) -> None:
         setattr(p, STATE, None)
+        setattr(p, USER_RUN, None)
         try:
             options = parse_args(args)
             if options is None or not options.enabled:
                 return
-            if not isinstance(p.prompt, str) or not isinstance(p.negative_prompt, str):
-                raise PlanError([Problem("prompt", "is a list: another script already split it into prompts")])
-            service = runtime.service()
-            bound = service.bind(
-                template=options.template,
-                prompt=p.prompt,
-                negative_prompt=p.negative_prompt,
-                variables=options.variables,
-            )
-            images = bound.image_count(options.mode, options.count, options.offset, p.batch_size * p.n_iter)
-            check_prompt_count(images, service.settings().limits, options.mode, bound.total, options.offset)
+            plan = planned(p, options) if options.plan is not None else self.plan_for_user(p, options)
         except PlanError as exc:
             refuse(p, exc)
             return
         except Exception as exc:  # the WebUI would swallow it and generate the template's raw text
             refuse(p, PlanError([Problem("template", f"{type(exc).__name__}: {exc}")], status=500))
             return
+        p.n_iter = plan.n_iter if plan is not None else p.n_iter
+        setattr(p, STATE, plan)
+
+    def plan_for_user(self, p: Any, options: ScriptArgs) -> None:
+        """A user in txt2img/img2img, or an `alwayson_scripts` caller who gives template arguments: check the
+        template now and fix the number of images; the prompts follow the seeds the WebUI settles on (process)."""
+        if not isinstance(p.prompt, str) or not isinstance(p.negative_prompt, str):
+            raise PlanError([Problem("prompt", "is a list: another script already split it into prompts")])
+        service = runtime.service()
+        bound = service.bind(
+            template=options.template,
+            prompt=p.prompt,
+            negative_prompt=p.negative_prompt,
+            variables=options.variables,
+        )
+        images = bound.image_count(options.mode, options.count, options.offset, p.batch_size * p.n_iter)
+        check_prompt_count(images, service.settings().limits, options.mode, bound.total, options.offset)
         p.n_iter = batches(images, p.batch_size)
-        setattr(p, STATE, (bound, options))
-        p.extra_generation_params.update(infotext_params(bound, options, images))
+        count = images if options.count is not None else None
+        fields = infotext_fields(bound, options.mode, options.offset, count, options.variables)
+        p.extra_generation_params.update(fields)
+        setattr(p, USER_RUN, (bound, options))
 
     def process(self, p: Any, *args: Any) -> None:
-        run = getattr(p, STATE, None)
-        if run is None:
+        plan = getattr(p, STATE, None)
+        user_run = getattr(p, USER_RUN, None)
+        if plan is None and user_run is None:
             return
-        bound, options = run
-        seeds = p.all_seeds if len(set(p.all_seeds)) == len(p.all_seeds) else p.all_subseeds  # variation seeds
         try:
-            prompts, negatives = bound.prompts(options.mode, seeds, options.offset)
+            seeds: list[int] | None = None
+            if plan is not None:
+                prompts, negatives, seeds = plan.prompts, plan.negative_prompts, plan.seeds
+                hires, hires_negatives = plan.hires_prompts, plan.hires_negative_prompts
+            else:
+                bound, options = user_run
+                seeds = p.all_seeds if len(set(p.all_seeds)) == len(p.all_seeds) else p.all_subseeds  # variations
+                prompts, negatives = bound.prompts(options.mode, seeds, options.offset)
+                follows = getattr(p, "enable_hr", False)
+                hires = prompts if follows and p.hr_prompt == p.prompt else None
+                hires_negatives = negatives if follows and p.hr_negative_prompt == p.negative_prompt else None
         except PlanError as exc:
             refuse(p, exc)
             return
         except Exception as exc:
             refuse(p, PlanError([Problem("template", f"{type(exc).__name__}: {exc}")], status=500))
             return
-        prompts = [shared.prompt_styles.apply_styles_to_prompt(x, p.styles) for x in prompts]
-        negatives = [shared.prompt_styles.apply_negative_styles_to_prompt(x, p.styles) for x in negatives]
-        if getattr(p, "enable_hr", False):
-            if p.hr_prompt == p.prompt:  # no separate hires prompt: the hires pass follows each image's prompt
-                p.all_hr_prompts = list(prompts)
-            if p.hr_negative_prompt == p.negative_prompt:
-                p.all_hr_negative_prompts = list(negatives)
-        p.all_prompts, p.all_negative_prompts = prompts, negatives
-        p.main_prompt, p.main_negative_prompt = prompts[0], negatives[0]
+        apply_prompts(p, prompts, negatives, hires, hires_negatives, seeds)
 
     def before_process_batch(self, p: Any, *args: Any, **kwargs: Any) -> None:
-        if getattr(p, STATE, None) is not None and "Hires prompt" in p.extra_generation_params:
+        if getattr(p, APPLIED, None) is not None and "Hires prompt" in p.extra_generation_params:
             p.extra_generation_params["Hires prompt"] = partial(_hires_param, "all_hr_prompts", "prompt_text")
             p.extra_generation_params["Hires negative prompt"] = partial(
                 _hires_param, "all_hr_negative_prompts", "negative_prompt"
             )
+
+
+def planned(p: Any, options: ScriptArgs) -> GenerationPlan:
+    """A plan handed in by this extension: applied as it is, nothing bound or read again."""
+    try:
+        plan = GenerationPlan.from_dict(options.plan or {})
+    except (TypeError, ValueError) as exc:
+        raise PlanError([Problem("plan", str(exc))]) from None
+    if plan.images != p.batch_size * plan.n_iter:
+        raise PlanError([Problem("plan", f"has {plan.images} images; this run makes {p.batch_size} per batch")])
+    p.extra_generation_params.update(plan.infotext)
+    return plan
+
+
+def apply_prompts(
+    p: Any,
+    prompts: list[str],
+    negatives: list[str],
+    hires: list[str] | None,
+    hires_negatives: list[str] | None,
+    seeds: list[int] | None = None,
+) -> None:
+    """Each image's prompts, with the user's styles. They are set now, for the scripts that run after this one, and
+    again just before sampling starts: another extension's process() that runs later (sd-dynamic-prompts, when its
+    folder sorts after ours) rewrites `all_prompts` from the first prompt, and must not win."""
+    styles = shared.prompt_styles
+    state = {
+        "all_prompts": [styles.apply_styles_to_prompt(x, p.styles) for x in prompts],
+        "all_negative_prompts": [styles.apply_negative_styles_to_prompt(x, p.styles) for x in negatives],
+        "n_iter": p.n_iter,
+    }
+    if hires is not None:  # the hires pass follows each image's prompt, styles included
+        state["all_hr_prompts"] = [styles.apply_styles_to_prompt(x, p.styles) for x in hires]
+    if hires_negatives is not None:
+        state["all_hr_negative_prompts"] = [
+            styles.apply_negative_styles_to_prompt(x, p.styles) for x in hires_negatives
+        ]
+    for name in ("all_seeds", "all_subseeds"):
+        if getattr(p, name, None) is not None:
+            state[name] = list(getattr(p, name))
+    if seeds is not None:  # a plan's seeds: another script that ran first may have renumbered the WebUI's
+        state["all_seeds"] = list(seeds)
+    _restore(p, state)
+    setattr(p, APPLIED, state)
+    original_init = p.init
+
+    def init_with_our_prompts(*args: Any, **kwargs: Any) -> Any:
+        _restore(p, state)
+        if len(args) == 3:  # (all_prompts, all_seeds, all_subseeds), as the WebUI passes them: ours now
+            args = (p.all_prompts, p.all_seeds, p.all_subseeds)
+        return original_init(*args, **kwargs)
+
+    p.init = init_with_our_prompts
+
+
+def _restore(p: Any, state: dict[str, Any]) -> None:
+    for name, value in state.items():
+        setattr(p, name, list(value) if isinstance(value, list) else value)
+    p.main_prompt, p.main_negative_prompt = p.all_prompts[0], p.all_negative_prompts[0]
 
 
 def _hires_param(attribute: str, base: str, p: Any, index: int, **infotext_locals: Any) -> str | None:
@@ -189,23 +254,6 @@ def parse_args(args: tuple[Any, ...]) -> ScriptArgs | None:
         raise PlanError(problems or [Problem("args", str(exc))]) from None
 
 
-def infotext_params(bound: Any, options: ScriptArgs, images: int) -> dict[str, Any]:
-    params: dict[str, Any] = {PARAMS["mode"]: options.mode}
-    if bound.name:
-        params[PARAMS["template"]] = bound.name
-    else:
-        params[PARAMS["source"]] = bound.prompt_source
-        if bound.negative_source:
-            params[PARAMS["negative_source"]] = bound.negative_source
-    if options.variables:
-        params[PARAMS["variables"]] = json.dumps(options.variables, ensure_ascii=False)
-    if options.count is not None:
-        params[PARAMS["count"]] = images
-    if options.mode == "combinatorial" and options.offset:
-        params[PARAMS["offset"]] = options.offset
-    return params
-
-
 def restore_template_source(infotext: str, params: dict[str, Any]) -> None:
     """on_infotext_pasted: put the template itself, not one of its prompts, back into the prompt boxes."""
     if PARAMS["source"] in params:
@@ -224,6 +272,7 @@ def refuse(p: Any, error: PlanError) -> None:
 
     p.init = raise_failure
     setattr(p, STATE, None)
+    setattr(p, USER_RUN, None)
 
 
 def template_names() -> list[str]:

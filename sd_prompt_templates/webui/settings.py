@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import gradio as gr
-from modules import devices, shared
+from modules import shared
 
 from sd_prompt_templates.engine import DEFAULT_LIMITS, MAX_DEPTH, Limits
 from sd_prompt_templates.library import default_library_path
 from sd_prompt_templates.settings import GenerationLimits, Settings
+from sd_prompt_templates.webui import compat
 
 SECTION = ("prompt_templates", "Prompt Templates")
 KEY = "prompt_templates_"
@@ -35,7 +36,7 @@ NUMBERS = (
     ),
     (
         "auto_batch_image_pixels",
-        lambda: CPU_IMAGE_PIXELS if _on_cpu() else 0,
+        lambda: CPU_IMAGE_PIXELS if compat.on_cpu() else 0,
         "... but only images of at most this many pixels each (0: any size; on a CPU the default is 147456 = "
         "384 x 384, as batches of larger images run slower there)",
         0,
@@ -43,11 +44,6 @@ NUMBERS = (
     ),
 )
 CPU_IMAGE_PIXELS = 384 * 384
-
-
-def _on_cpu() -> bool:
-    device = getattr(devices, "device", None)  # set by the WebUI's start-up, before any request or UI
-    return getattr(device, "type", "cpu") == "cpu"
 
 
 def _default(value: object) -> object:
@@ -91,7 +87,7 @@ def _option(name: str, default: object) -> object:
 
 def wildcard_dirs() -> tuple[Path, ...]:
     """The user's folders first (a name there wins), then sd-dynamic-prompts' and tagcomplete's, then our own."""
-    extensions = Path(shared.data_path) / "extensions"
+    extensions = compat.extensions_dir()
     configured = str(_option("wildcard_dirs", ""))
     candidates = [Path(line.strip()).expanduser() for line in configured.splitlines() if line.strip()]
     candidates += [

@@ -24,10 +24,11 @@ NO_TEMPLATE = ""
 @dataclass
 class TabPorts:
     service: Callable[[], PromptService]
-    generate: Callable[[h.Preview, dict[str, Any], dict[str, Any]], tuple[list[Any], list[str]]]
+    generate: h.Generate  # runs a plan as a progress task: the WebUI's generation port
     wrap_generation: Callable[[Callable[..., Any]], Callable[..., Any]] = lambda fn: fn
     interrupt: Callable[[], None] = lambda: None
     samplers: Callable[[], list[str]] = lambda: ["Euler a"]
+    default_sampler: Callable[[], str | None] = lambda: None  # the one preselected; None: none
     js_submit: str | None = None  # a JS function that starts the progress bar and returns the task id first
     send_buttons: Callable[[Any, Any], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -126,8 +127,13 @@ def build(ports: TabPorts) -> gr.Blocks:
                 )
                 with gr.Accordion("Generate", open=True):
                     with gr.Row():
+                        samplers = h.safe_call(ports.samplers, ["Euler a"])
+                        default_sampler = h.safe_call(ports.default_sampler, None)
                         sampler = gr.Dropdown(
-                            h.safe_call(ports.samplers, ["Euler a"]), label="Sampler", elem_id=ids.tab("sampler")
+                            samplers,
+                            value=default_sampler if default_sampler in samplers else None,
+                            label="Sampler",
+                            elem_id=ids.tab("sampler"),
                         )
                         steps = gr.Number(20, precision=0, label="Steps", elem_id=ids.tab("steps"))
                         cfg = gr.Number(7.0, label="CFG scale", elem_id=ids.tab("cfg"))
@@ -203,12 +209,14 @@ def build(ports: TabPorts) -> gr.Blocks:
             ]
 
         def run_preview(*args: Any) -> list[Any]:
-            text, rows = h.preview(service(), *args)
-            return [text, rows or None]
+            text, rows, memo = h.preview(service(), *args)
+            return [text, rows or None, memo]
 
         def run_generation(*args: Any) -> list[Any]:
             images, texts, info = h.generate(service(), ports.generate, *args)
             return [images, texts, texts[0] if texts else "", info]
+
+        previewed = gr.State(None)  # the seed the last preview drew: Generate makes what it showed
 
         def pick(texts: list[str], evt: gr.SelectData) -> str:
             return texts[evt.index] if 0 <= evt.index < len(texts) else ""
@@ -236,18 +244,19 @@ def build(ports: TabPorts) -> gr.Blocks:
         reload.click(reload_lists, [search], [templates, wildcard, names])
         tab.load(reload_lists, [search], [templates, wildcard, names])  # a reloaded page lists today's templates
         edits = [component.change for component in (prompt, negative, values, mode, count, seed)]
+        preview_outputs = [preview_info, preview_rows, previewed]
         if hasattr(gr, "on"):
             # gradio 4 runs each listener on its own, so an early edit's preview could land after a later one's:
             # one listener for all the edits, always finishing on the last, keeps the preview current.
-            gr.on(edits, run_preview, preview_inputs, [preview_info, preview_rows], trigger_mode="always_last")
+            gr.on(edits, run_preview, preview_inputs, preview_outputs, trigger_mode="always_last")
         else:
             for edit in edits:
-                edit(run_preview, preview_inputs, [preview_info, preview_rows])
-        preview_button.click(run_preview, preview_inputs, [preview_info, preview_rows])
+                edit(run_preview, preview_inputs, preview_outputs)
+        preview_button.click(run_preview, preview_inputs, preview_outputs)
         task_id = gr.Textbox("", visible=False, elem_id=ids.tab("task-id"))  # JS fills it: a State would not reach
-        generation_inputs = [task_id, *preview_inputs, sampler, steps, cfg, width, height, original]
+        generation_inputs = [task_id, *preview_inputs, sampler, steps, cfg, width, height, original, previewed]
         generate.click(
-            ports.wrap_generation(lambda task_id, *args: run_generation(*args)),
+            ports.wrap_generation(run_generation),
             generation_inputs,
             [gallery, infotexts, infotext, generation_info],  # an HTML last: the WebUI appends errors and timings
             **_js(ports.js_submit),

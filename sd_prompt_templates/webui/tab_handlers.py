@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sd_prompt_templates import counts
 from sd_prompt_templates.engine.errors import excerpt
 from sd_prompt_templates.library import FieldProblem, InvalidTemplate, StoreError, TemplateRecord
-from sd_prompt_templates.planning import PlanError, check_generation, parse_variables
+from sd_prompt_templates.plan import GenerationPlan
+from sd_prompt_templates.planning import PlanError, parse_variables
 from sd_prompt_templates.service import PromptService
 from sd_prompt_templates.webui import element_ids
 
@@ -225,12 +225,35 @@ def wildcard_entries(service: PromptService, name: str) -> str:
         return str(exc)
 
 
-@dataclass
-class Preview:
-    total: int
-    prompts: list[str]
-    negatives: list[str]
-    seeds: list[int]
+Generate = Callable[[GenerationPlan, str], tuple[list[Any], list[str]]]  # (plan, task id) -> images, infotexts
+
+
+def request(
+    prompt: str, negative: str, values: str, mode: str, count: int, seed: int | None, variables: Any
+) -> dict[str, Any]:
+    """The tab's editor as a generation request: the same body the REST API's /txt2img takes."""
+    declared = variables_from_rows(variables)
+    defaults = {v["name"]: v["default"] for v in declared if "default" in v}
+    return {
+        "prompt": prompt or "",
+        "negative_prompt": negative or "",
+        "variables": {**defaults, **parse_variables(values or "")},
+        "mode": mode,
+        "count": int(count or 0) or None,
+        "seed": None if seed is None else int(seed),
+    }
+
+
+def previewed_seed(body: dict[str, Any], memo: Any) -> dict[str, Any]:
+    """With a random seed (-1), Generate right after Preview makes the previewed prompts: it takes the seed the
+    preview drew, as long as nothing else in the request changed."""
+    if (body.get("seed") is None or body["seed"] < 0) and isinstance(memo, dict) and memo.get("key") == _key(body):
+        return {**body, "seed": memo["seed"]}
+    return body
+
+
+def _key(body: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in body.items() if k != "seed"}, sort_keys=True, default=str)
 
 
 def preview(
@@ -242,46 +265,25 @@ def preview(
     count: int,
     seed: int,
     variables: Any = None,
-) -> tuple[str, list[list[Any]]]:
-    """The count, and a page of prompts; or the errors with their positions. Returns (html, rows)."""
+) -> tuple[str, list[list[Any]], dict[str, Any] | None]:
+    """The count and a page of prompts, or the errors with their positions; and the seed it drew, for Generate.
+    Returns (html, rows, memo)."""
     try:
-        result = plan(service, prompt, negative, values, mode, count, seed, variables, limit=PREVIEW_ROWS)
+        body = request(prompt, negative, values, mode, count, seed, variables)
+        plan = service.plan(body, set(body), limit=PREVIEW_ROWS)
     except PlanError as exc:
-        return plan_problems_html(exc, prompt, negative, values), []
-    shown = f"showing {len(result.prompts)}" if len(result.prompts) < result.total else "all shown"
-    summary = message(f"{counts.show(result.total)} combinations ({shown}).")
-    rows = [[s, p, n] for s, p, n in zip(result.seeds, result.prompts, result.negatives, strict=False)]
-    return summary, rows
-
-
-def plan(
-    service: PromptService,
-    prompt: str,
-    negative: str,
-    values: str,
-    mode: str,
-    count: int,
-    seed: int,
-    variables: Any = None,
-    limit: int | None = None,
-) -> Preview:
-    declared = variables_from_rows(variables)
-    defaults = {v["name"]: v["default"] for v in declared if "default" in v}
-    request = {
-        "prompt": prompt or "",
-        "negative_prompt": negative or "",
-        "variables": {**defaults, **parse_variables(values or "")},
-        "mode": mode,
-        "count": int(count or 0) or None,
-        "seed": None if seed is None else int(seed),
-    }
-    result = service.render(request, limit=limit)
-    return Preview(result["total"], result["prompts"], result["negative_prompts"], result["seeds"])
+        return plan_problems_html(exc, prompt, negative, values), [], None
+    shown = "all shown" if plan.count is not None and len(plan.prompts) >= plan.count else f"showing {plan.images}"
+    total = f"{plan.count:,}" if plan.count is not None else plan.count_text
+    summary = message(f"{total} combinations ({shown}).")
+    rows = [[s, p, n] for s, p, n in zip(plan.seeds, plan.prompts, plan.negative_prompts, strict=False)]
+    return summary, rows, {"key": _key(body), "seed": plan.seeds[0]} if plan.seeds else None
 
 
 def generate(
     service: PromptService,
-    port: Callable[[Preview, dict[str, Any], dict[str, Any]], tuple[list[Any], list[str]]],
+    port: Generate,
+    task_id: str,
     prompt: str,
     negative: str,
     values: str,
@@ -295,27 +297,23 @@ def generate(
     width: int,
     height: int,
     template: str,
+    memo: Any = None,
 ) -> tuple[list[Any], list[str], str]:
     """Images captioned with their prompts, their infotexts, and a message; nothing is generated from a template
-    with an error or over the limits."""
+    with an error or over the limits. One plan, as the REST API makes it, run through the same port."""
     try:
-        result = plan(service, prompt, negative, values, mode, count, seed, variables)
-        params = {
-            "sampler_name": sampler or None,
-            "steps": int(steps or 20),
-            "cfg_scale": float(cfg or 7),
-            "width": int(width or 512),
-            "height": int(height or 512),
-        }
-        check_generation(params, len(result.prompts), service.settings().generation)
+        body = previewed_seed(request(prompt, negative, values, mode, count, seed, variables), memo)
+        body.update(
+            sampler_name=sampler or None,
+            steps=int(steps or 20),
+            cfg_scale=float(cfg or 7),
+            width=int(width or 512),
+            height=int(height or 512),
+            save_images=True,  # the tab saves its images as txt2img does
+        )
+        plan = service.plan(body, set(body) - {"seed"} if body["seed"] is None else set(body))
     except PlanError as exc:
         return [], [], plan_problems_html(exc, prompt, negative, values)
-    extra: dict[str, Any] = {"Template mode": mode, "Template source": prompt}
-    if negative:
-        extra["Template negative source"] = negative
-    given = parse_variables(values or "")
-    if given:
-        extra["Template variables"] = json.dumps(given, ensure_ascii=False)
-    images, infotexts = port(result, params, extra)
-    captioned = [(image, text) for image, text in zip(images, result.prompts, strict=False)]
+    images, infotexts = port(plan, task_id)
+    captioned = [(image, text) for image, text in zip(images, plan.prompts, strict=False)]
     return captioned, infotexts, message(f"{len(captioned)} images from '{template or 'the editor'}'.")

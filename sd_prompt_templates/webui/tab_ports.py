@@ -1,47 +1,33 @@
-"""The WebUI's side of the tab: in-process generation under the queue lock with a progress task, interrupt,
-samplers, and the standard "Send to txt2img/img2img" buttons."""
+"""The WebUI's side of the tab: generation through the one generation port (the WebUI's own txt2img, under its
+queue lock, as a progress task the page follows), interrupt, samplers, and the "Send to txt2img/img2img" buttons."""
 
 from __future__ import annotations
 
-from contextlib import closing
+import base64
+import io
+import json
 from typing import Any
 
-from modules import call_queue, infotext_utils, processing, sd_samplers, shared
+from modules import call_queue, shared
+from PIL import Image
 
-from sd_prompt_templates.planning import auto_batch_size, batches
-from sd_prompt_templates.webui import runtime
+from sd_prompt_templates.plan import GenerationPlan
+from sd_prompt_templates.webui import compat, runtime
 from sd_prompt_templates.webui.tab import TabPorts
-from sd_prompt_templates.webui.tab_handlers import Preview
 
 
-def generate(preview: Preview, params: dict[str, Any], extra: dict[str, Any]) -> tuple[list[Any], list[str]]:
-    """One txt2img run with a prompt per image: the WebUI takes prompt lists as they are."""
-    opts = shared.opts
-    images = len(preview.prompts)
-    batch_size = auto_batch_size(images, params, runtime.service().settings().generation)
-    p = processing.StableDiffusionProcessingTxt2Img(
-        sd_model=shared.sd_model,
-        outpath_samples=opts.outdir_samples or opts.outdir_txt2img_samples,
-        outpath_grids=opts.outdir_grids or opts.outdir_txt2img_grids,
-        prompt=list(preview.prompts),
-        negative_prompt=list(preview.negatives),
-        seed=preview.seeds[0],
-        batch_size=batch_size,
-        n_iter=batches(images, batch_size),
-        do_not_save_grid=True,
-        **{k: v for k, v in params.items() if v is not None},
-    )
-    p.extra_generation_params.update(extra)
-    with closing(p):
-        processed = processing.process_images(p)
-    return processed.images, processed.infotexts
+def generate(plan: GenerationPlan, task_id: str) -> tuple[list[Any], list[str]]:
+    """The plan the tab made, run as the REST API runs one: the same port, the same Script applying it."""
+    result = runtime.service().run(plan, task_id or None)
+    images = [Image.open(io.BytesIO(base64.b64decode(data))) for data in result["images"][: plan.images]]
+    return images, json.loads(result["info"] or "{}").get("infotexts", [])
 
 
 def send_buttons(infotext: Any, gallery: Any) -> None:
-    buttons = infotext_utils.create_buttons(["txt2img", "img2img"])
+    buttons = compat.paste_buttons.create_buttons(["txt2img", "img2img"])
     for tabname, button in buttons.items():
-        infotext_utils.register_paste_params_button(
-            infotext_utils.ParamBinding(
+        compat.paste_buttons.register_paste_params_button(
+            compat.paste_buttons.ParamBinding(
                 paste_button=button,
                 tabname=tabname,
                 source_text_component=infotext,
@@ -54,9 +40,11 @@ def ports() -> TabPorts:
     return TabPorts(
         service=runtime.service,
         generate=generate,
-        wrap_generation=lambda fn: call_queue.wrap_gradio_gpu_call(fn, extra_outputs=[None, [], ""]),
+        # no queue lock here: the WebUI's handler takes it, and the task id the page follows, itself
+        wrap_generation=lambda fn: call_queue.wrap_gradio_call(fn, extra_outputs=[None, [], ""], add_stats=True),
         interrupt=lambda: shared.state.interrupt(),
-        samplers=lambda: [s.name for s in sd_samplers.visible_samplers()],
+        samplers=compat.sampler_names,
+        default_sampler=compat.default_sampler,
         js_submit="promptTemplates.submit",
         send_buttons=send_buttons,
     )

@@ -13,8 +13,9 @@ from PIL import Image
 from pydantic import BaseModel
 
 from sd_prompt_templates.api.deps import ApiContext
-from sd_prompt_templates.api.router import mount
-from sd_prompt_templates.service import SCRIPT_KEY, PromptService
+from sd_prompt_templates.api.main import mount
+from sd_prompt_templates.plan import SCRIPT_KEY, GenerationPlan
+from sd_prompt_templates.service import PromptService
 from sd_prompt_templates.settings import Settings
 from tests.conftest import write_files
 
@@ -48,29 +49,26 @@ def png(text: str) -> str:
 
 
 class FakeGenerator:
-    """Stands in for the WebUI: n_iter x batch_size images, and what our Script would give each of them."""
+    """Stands in for the WebUI and our Script in it: the WebUI's request for the plan, n_iter x batch_size images,
+    and the prompts the Script gives them — read back from the plan in the request, as the Script reads it."""
 
     def __init__(self, service_for_script: PromptService) -> None:
         self.service = service_for_script
         self.payloads: list[dict[str, Any]] = []
 
-    def txt2img(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def run(self, plan: GenerationPlan, task_id: str) -> dict[str, Any]:
+        payload = json.loads(json.dumps(plan.webui_request(task_id)))  # as it travels: JSON values only
         self.payloads.append(payload)
-        args = payload["alwayson_scripts"][SCRIPT_KEY]["args"][0]
-        n = payload["n_iter"] * payload["batch_size"]
-        seeds = [payload["seed"] + i for i in range(n)]
-        bound = self.service.bind(
-            template=args["template"],
-            prompt=payload["prompt"],
-            negative_prompt=payload["negative_prompt"],
-            variables=args["variables"],
-        )
-        prompts, negatives = bound.prompts(args["mode"], seeds, args["offset"])
+        applied = GenerationPlan.from_dict(payload["alwayson_scripts"][SCRIPT_KEY]["args"][0]["plan"])
+        assert payload["n_iter"] * payload["batch_size"] == applied.images
+        seeds = [payload["seed"] + i for i in range(applied.images)]
+        assert seeds == applied.seeds or payload.get("subseed_strength")
+        prompts, negatives = applied.prompts, applied.negative_prompts
         info = {
             "all_prompts": prompts,
             "all_negative_prompts": negatives,
-            "all_seeds": seeds,
-            "infotexts": [f"{p}\nSeed: {s}" for p, s in zip(prompts, seeds, strict=False)],
+            "all_seeds": applied.seeds,
+            "infotexts": [f"{p}\nSeed: {s}" for p, s in zip(prompts, applied.seeds, strict=False)],
         }
         return {"images": [png(p) for p in prompts], "parameters": payload, "info": json.dumps(info)}
 
@@ -78,6 +76,15 @@ class FakeGenerator:
 @pytest.fixture
 def settings(tmp_path: Path, wildcard_dir: Path) -> Settings:
     return Settings(library_path=tmp_path / "lib" / "templates.sqlite3", wildcard_dirs=(wildcard_dir,))
+
+
+class Img2ImgBase(Txt2ImgBase):
+    """A few of /sdapi/v1/img2img's fields besides txt2img's."""
+
+    init_images: list[str] | None = None
+    denoising_strength: float = 0.75
+    mask: str | None = None
+    include_init_images: bool = False
 
 
 class OptionalTxt2ImgBase(BaseModel):
@@ -106,7 +113,7 @@ def optional_api(settings: Settings):
     return make_api(settings, OptionalTxt2ImgBase)
 
 
-def make_api(settings: Settings, model: type[BaseModel]):
+def make_api(settings: Settings, model: type[BaseModel], img2img: type[BaseModel] | None = Img2ImgBase):
     """The routes on a plain app, as the glue mounts them: the WebUI's --api-auth and CORS settings are `auth` and
     `cors` here, read at each request; `model` stands for the WebUI's txt2img request model."""
     service = PromptService(lambda: settings, request_model=model)
@@ -121,7 +128,7 @@ def make_api(settings: Settings, model: type[BaseModel]):
         cors_origins=lambda: cors["origins"],
         cors_origin_regex=lambda: cors["regex"],
     )
-    mount(app, context, model)
+    mount(app, context, model, img2img)
 
     class Api:
         client = TestClient(app)

@@ -20,6 +20,7 @@ EXPECTED = {
     ("get", "/wildcards/{name}"): {404: MESSAGE, 422: LIST},
     ("post", "/render"): {403: MESSAGE, 404: LIST, 422: LIST},
     ("post", "/txt2img"): {403: MESSAGE, 404: LIST, 422: LIST, 503: MESSAGE},
+    ("post", "/img2img"): {403: MESSAGE, 404: LIST, 422: LIST, 503: MESSAGE},
 }
 EVIL = {"Origin": "http://evil.example"}
 DOCUMENT = {"format": "sd-prompt-templates", "format_version": 1, "templates": [{"name": "portrait", "prompt": "x"}]}
@@ -76,6 +77,9 @@ TRIGGERS = [
     ("post", "/txt2img", "/txt2img", {"json": {"prompt": "x"}, "headers": EVIL}, 403),
     ("post", "/txt2img", "/txt2img", {"json": {"template": "nope"}}, 404),
     ("post", "/txt2img", "/txt2img", {"json": {"prompt": "x", "steps": 0}}, 422),
+    ("post", "/img2img", "/img2img", {"json": {"prompt": "x"}, "headers": EVIL}, 403),
+    ("post", "/img2img", "/img2img", {"json": {"template": "nope"}}, 404),
+    ("post", "/img2img", "/img2img", {"json": {"prompt": "{x", "init_images": []}}, 422),
 ]
 
 

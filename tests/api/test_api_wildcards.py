@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from sd_prompt_templates.api.deps import ApiContext
-from sd_prompt_templates.api.router import mount
+from sd_prompt_templates.api.main import mount
 from sd_prompt_templates.service import PromptService
 from sd_prompt_templates.settings import Settings
 from tests.api.conftest import Txt2ImgBase

@@ -4,6 +4,8 @@ import threading
 
 import pytest
 
+from tests.api.conftest import png
+
 PREFIX = "/prompt-templates/v1"
 
 
@@ -40,7 +42,8 @@ def test_one_call_eight_variations_in_one_run(api):
     assert body["seeds"] == list(range(100, 108))
     assert len(api.generator.payloads) == 1  # one WebUI run, not eight
     payload = api.generator.payloads[0]
-    assert payload["alwayson_scripts"]["prompt templates"]["args"][0]["count"] == 8
+    plan = payload["alwayson_scripts"]["prompt templates"]["args"][0]["plan"]
+    assert plan["prompts"] == body["prompts"] and plan["seeds"] == body["seeds"]  # planned once, applied as is
     # 8 images of 512x512 are 2 Mpx: batches of 2 by default (the budget is 8 x 256 x 256 pixels)
     assert (payload["batch_size"], payload["n_iter"]) == (2, 4)
     assert (body["parameters"]["batch_size"], body["parameters"]["n_iter"]) == (2, 4)
@@ -207,6 +210,7 @@ ROUTES = [
     ("get", "/wildcards/colors"),
     ("post", "/render"),
     ("post", "/txt2img"),
+    ("post", "/img2img"),
 ]
 
 
@@ -231,7 +235,10 @@ def test_every_route_is_covered_by_the_auth_test(api):
 def test_openapi_documents_every_route_with_schemas_and_an_example(api):
     schema = api.client.get("/openapi.json").json()
     ours = {p for p in schema["paths"] if p.startswith(PREFIX)}
-    assert len(ours) == 9
+    assert len(ours) == 10
+    assert {"init_images", "denoising_strength", "template"} <= set(
+        schema["components"]["schemas"]["PromptTemplatesImg2ImgRequest"]["properties"]
+    )
     body = schema["components"]["schemas"]["PromptTemplatesTxt2ImgRequest"]
     assert {"template", "variables", "mode", "count", "offset", "prompt", "steps"} <= set(body["properties"])
     assert body["example"]["mode"] == "combinatorial"
@@ -250,3 +257,36 @@ def test_concurrent_clients_get_their_own_prompts(api):
     for t in threads:
         t.join()
     assert all(all(p.startswith(f"client{i} ") for p in results[i]) for i in range(8))
+
+
+def test_img2img_makes_one_image_per_prompt_from_the_init_image_in_one_run(api):
+    init = png("init")
+    body = {"init_images": [init], "denoising_strength": 0.5, "prompt": "a {red|blue} boat", "mode": "combinatorial"}
+    response = api.client.post(f"{PREFIX}/img2img", data=json.dumps(body))  # the seed client: no content type
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["prompts"] == ["a red boat", "a blue boat"] and len(answer["images"]) == 2
+    payload = api.generator.payloads[-1]
+    assert payload["init_images"] == [init] and payload["denoising_strength"] == 0.5  # to the WebUI's img2img
+    assert len(api.generator.payloads) == 1
+    assert answer["parameters"]["init_images"] is None  # as /sdapi/v1/img2img answers: no images echoed back
+
+
+def test_render_takes_the_txt2img_body_and_answers_what_txt2img_makes(api):
+    body = {
+        "prompt": "a {red|blue|green} {cat|dog}",
+        "seed": 42,
+        "batch_size": 2,
+        "n_iter": 2,
+        "width": 64,
+        "height": 64,
+    }
+    rendered = api.client.post(f"{PREFIX}/render", json=body)
+    assert rendered.status_code == 200, rendered.text
+    made = api.client.post(f"{PREFIX}/txt2img", json=body).json()
+    assert rendered.json()["prompts"] == made["prompts"] and rendered.json()["seeds"] == made["seeds"] == [
+        42,
+        43,
+        44,
+        45,
+    ]

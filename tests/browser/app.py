@@ -17,15 +17,14 @@ import textwrap
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import gradio as gr
 from PIL import Image, ImageDraw, ImageFont
 
+from sd_prompt_templates.plan import GenerationPlan
 from sd_prompt_templates.service import PromptService
 from sd_prompt_templates.settings import Settings
 from sd_prompt_templates.webui import tab
-from sd_prompt_templates.webui.tab_handlers import Preview
 
 REPO = Path(__file__).resolve().parents[2]
 WILDCARDS = REPO / "wildcards"
@@ -51,15 +50,15 @@ def caption_font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
-def placeholder_generate(
-    preview: Preview, params: dict[str, Any], extra: dict[str, Any]
-) -> tuple[list[Image.Image], list[str]]:
-    """The tab's `generate` port: one image per prompt, and an infotext like the WebUI's for each."""
+def placeholder_generate(plan: GenerationPlan, task_id: str) -> tuple[list[Image.Image], list[str]]:
+    """The tab's `generate` port: one image per planned prompt, and an infotext like the WebUI's for each."""
+    params = plan.payload
     size = (int(params.get("width") or 512) // 2, int(params.get("height") or 512) // 2)
-    images = [placeholder_image(p, s, size) for p, s in zip(preview.prompts, preview.seeds, strict=False)]
-    settings = {**{k: v for k, v in params.items() if v is not None}, **extra}
+    images = [placeholder_image(p, s, size) for p, s in zip(plan.prompts, plan.seeds, strict=False)]
+    shown = ("sampler_name", "steps", "cfg_scale", "width", "height")
+    settings = {**{k: params[k] for k in shown if params.get(k) is not None}, **plan.infotext}
     infotexts = []
-    for prompt, negative, seed in zip(preview.prompts, preview.negatives, preview.seeds, strict=False):
+    for prompt, negative, seed in zip(plan.prompts, plan.negative_prompts, plan.seeds, strict=False):
         fields = ", ".join(f"{k}: {v}" for k, v in {"Seed": seed, **settings}.items() if "\n" not in str(v))
         infotexts.append(f"{prompt}\nNegative prompt: {negative}\n{fields}" if negative else f"{prompt}\n{fields}")
     return images, infotexts

@@ -4,10 +4,12 @@ import importlib
 import runpy
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 STUB = Path(__file__).parent / "stub"
+VARIANTS = Path(__file__).parent / "variants"
 ENTRY = Path(__file__).resolve().parents[2] / "scripts" / "prompt_templates.py"
 
 
@@ -32,6 +34,49 @@ def webui(tmp_path, monkeypatch):
     callbacks.clear_callbacks()
     yield callbacks
     callbacks.clear_callbacks()
+
+
+def use_variant(monkeypatch, name):
+    """Put a fork's stand-ins for some `modules` files (variants/<name>/modules) ahead of the stub's. Call it before
+    anything imports those files: the `webui` fixture imports only shared, options and script_callbacks."""
+    import modules
+
+    monkeypatch.setattr(modules, "__path__", [str(VARIANTS / name / "modules"), *modules.__path__])
+
+
+def hooks_without_name(callbacks, monkeypatch):
+    """Forge Classic's and SD.Next's `script_callbacks.on_*(callback)` take no `name=`."""
+
+    def nameless(hook):
+        def on(callback):
+            hook(callback)
+
+        return on
+
+    for hook in ("on_app_started", "on_ui_settings", "on_infotext_pasted", "on_ui_tabs"):
+        monkeypatch.setattr(callbacks, hook, nameless(getattr(callbacks, hook)))
+
+
+@pytest.fixture
+def forge_classic(webui, monkeypatch):
+    """The stub as Forge Classic: sd_samplers without visible_samplers(), callback hooks without name=."""
+    use_variant(monkeypatch, "forge_classic")
+    hooks_without_name(webui, monkeypatch)
+    return webui
+
+
+@pytest.fixture
+def sdnext(webui, monkeypatch):
+    """The stub as SD.Next: modules.scripts_manager, a stub infotext_utils and the paste buttons in
+    generation_parameters_copypaste, diffusers samplers, callback hooks without name=, and its command-line flags
+    (--auth and --auth-file; --api-auth parsed and ignored; --cors-origins and --cors-regex; the API always on)."""
+    use_variant(monkeypatch, "sdnext")
+    hooks_without_name(webui, monkeypatch)
+    shared = importlib.import_module("modules.shared")
+    monkeypatch.setattr(shared, "url", "https://github.com/vladmandic/sdnext", raising=False)
+    cmd_opts = SimpleNamespace(api=True, api_auth=None, auth=None, auth_file=None, cors_origins=None, cors_regex=None)
+    monkeypatch.setattr(shared, "cmd_opts", cmd_opts)
+    return webui
 
 
 @pytest.fixture

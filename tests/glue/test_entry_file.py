@@ -115,7 +115,7 @@ def test_the_tab_is_built_with_the_webuis_ports(started):
 
 
 def test_tab_generation_runs_one_process_images_with_a_prompt_per_image(started, monkeypatch):
-    from modules import processing, shared
+    from modules import call_queue, processing, progress, shared
 
     from sd_prompt_templates.webui import tab_handlers, tab_ports
 
@@ -126,6 +126,7 @@ def test_tab_generation_runs_one_process_images_with_a_prompt_per_image(started,
     images, infotexts, info = tab_handlers.generate(
         service,
         tab_ports.generate,
+        "task(tab-1)",
         "a {red|blue} cat",
         "blurry",
         "",
@@ -144,5 +145,9 @@ def test_tab_generation_runs_one_process_images_with_a_prompt_per_image(started,
     assert infotexts[1].startswith("a blue cat\nNegative prompt: blurry\nSeed: 6")
     assert "Template source: a {red|blue} cat" in infotexts[0] and "2 images" in info
     assert [(p.batch_size, p.n_iter) for p in runs] == [(2, 1)]  # 64x64: one batch, within the pixel budget
-    wrapped = tab_ports.ports().wrap_generation(lambda task, *a: "done")
-    assert wrapped("task(tab-1)") == "done" and shared.state.begun == shared.state.ended
+    # the page follows task(tab-1): the WebUI's handler ran it as that task
+    assert "task(tab-1)" in progress.finished_tasks and progress.current_task is None
+    assert shared.state.begun == shared.state.ended == 1
+    # the tab's handler must not hold the queue lock: the WebUI's handler takes it, and would wait for ever
+    wrapped = tab_ports.ports().wrap_generation(lambda task, *a: [call_queue.queue_lock.locked()])
+    assert wrapped("task(tab-2)") == (False,)

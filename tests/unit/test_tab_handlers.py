@@ -74,38 +74,74 @@ def test_export_then_import(service, tmp_path):
 
 
 def test_preview_counts_and_points_at_errors(service):
-    text, rows = h.preview(service, "a {red|blue} __colors__", "", "", "combinatorial", 0, 1)
+    text, rows, _ = h.preview(service, "a {red|blue} __colors__", "", "", "combinatorial", 0, 1)
     assert "4 combinations (all shown)" in text and [r[1] for r in rows][:2] == ["a red red", "a red blue"]
-    text, rows = h.preview(service, "first\na {red|blue", "", "", "random", 3, 1)
+    text, rows, _ = h.preview(service, "first\na {red|blue", "", "", "random", 3, 1)
     assert rows == [] and "line 2, column 3" in text and "a {red|blue\n  ^" in text
-    text, _ = h.preview(service, "a ${who}", "", "who = Ann\nbroken", "random", 1, 1)
+    text, *_ = h.preview(service, "a ${who}", "", "who = Ann\nbroken", "random", 1, 1)
     assert "data-field='variables' data-line='2'" in text
 
 
 def test_preview_shows_counts_of_any_size(service):
     template = "{1-2000$$" + "|".join(f"o{i}" for i in range(2000)) + "}"
-    text, rows = h.preview(service, template, "", "", "random", 2, 1)
+    text, rows, _ = h.preview(service, template, "", "", "random", 2, 1)
     assert "≈9.01e5735 combinations (showing 2)" in text and len(rows) == 2
 
 
 def test_generate_captions_each_image_with_its_prompt_and_refuses_errors(service):
     calls = []
 
-    def port(result, params, extra):
-        calls.append((result, params, extra))
-        return [f"image {i}" for i in range(len(result.prompts))], [
-            f"{p}\nSeed: {s}" for p, s in zip(result.prompts, result.seeds, strict=False)
+    def port(plan, task_id):
+        calls.append((plan, task_id))
+        return [f"image {i}" for i in range(plan.images)], [
+            f"{p}\nSeed: {s}" for p, s in zip(plan.prompts, plan.seeds, strict=True)
         ]
 
     images, infotexts, info = h.generate(
-        service, port, "a {red|blue} cat", "", "", "combinatorial", 0, 10, None, "Euler a", 20, 7, 512, 512, ""
+        service,
+        port,
+        "task(1)",
+        "a {red|blue} cat",
+        "",
+        "",
+        "combinatorial",
+        0,
+        10,
+        None,
+        "Euler a",
+        20,
+        7,
+        512,
+        512,
+        "",
     )
     assert images == [("image 0", "a red cat"), ("image 1", "a blue cat")]
-    assert calls[0][2]["Template source"] == "a {red|blue} cat" and calls[0][1]["steps"] == 20
-    images, _, info = h.generate(service, port, "a {red", "", "", "random", 1, 1, None, "", 20, 7, 512, 512, "")
+    plan, task_id = calls[0]
+    assert task_id == "task(1)" and plan.infotext["Template source"] == "a {red|blue} cat"
+    assert plan.payload["steps"] == 20 and plan.payload["save_images"] is True and plan.seeds == [10, 11]
+    images, _, info = h.generate(
+        service, port, "task(2)", "a {red", "", "", "random", 1, 1, None, "", 20, 7, 512, 512, ""
+    )
     assert images == [] and "unclosed" in info and len(calls) == 1
-    images, _, info = h.generate(service, port, "x", "", "", "random", 1, 1, None, "", 20, 7, 500, 512, "")
+    images, _, info = h.generate(service, port, "task(3)", "x", "", "", "random", 1, 1, None, "", 20, 7, 500, 512, "")
     assert images == [] and "multiple of 8" in info and len(calls) == 1
+
+
+def test_generate_right_after_preview_makes_the_previewed_prompts_and_seeds(service):
+    made = []
+
+    def port(plan, task_id):
+        made.append(plan)
+        return [None] * plan.images, [""] * plan.images
+
+    editor = ("a {red|green|blue|black} cat", "", "", "random", 3, -1, None)
+    _, rows, memo = h.preview(service, *editor)
+    h.generate(service, port, "task(1)", *editor, "Euler a", 20, 7, 64, 64, "", memo)
+    assert [[s, p] for s, p in zip(made[0].seeds, made[0].prompts, strict=True)] == [[r[0], r[1]] for r in rows]
+    # anything else changed since the preview: a fresh random seed, as the WebUI draws one
+    changed = ("a {red|green|blue|black} dog", *editor[1:])
+    h.generate(service, port, "task(2)", *changed, "Euler a", 20, 7, 64, 64, "", memo)
+    assert made[1].seeds[0] != rows[0][0]  # a new draw (the same one by chance: 1 in 4e9)
 
 
 def test_wildcard_entries_and_completion_names(service):

@@ -245,3 +245,35 @@ def test_hires_fix_follows_each_image_prompt(webui):
     assert all("Hires upscale: 1.5" in text for text in info["infotexts"])
     # the WebUI writes "Hires prompt" only where an image's hires prompt differs from its prompt
     assert not any("Hires prompt" in text for text in info["infotexts"])
+
+
+def test_img2img_over_rest_one_run_one_prompt_per_image(webui):
+    """POST /prompt-templates/v1/img2img: everything /sdapi/v1/img2img takes, the seed client's way (no
+    Content-Type), one run, one prompt per image, the same answer shape."""
+    first = webui.call("POST", "/sdapi/v1/txt2img", {"prompt": "a cat", **SMALL})
+    payload = {
+        "init_images": [first.body["images"][0]],
+        "denoising_strength": 0.5,
+        "prompt": "a {red|blue} boat",
+        "mode": "combinatorial",
+        "seed": 77,
+        **SMALL,
+    }
+    status, raw = webui.post_without_content_type("/prompt-templates/v1/img2img", json.dumps(payload).encode())
+    assert status == 200, raw
+    body = json.loads(raw)
+    info = json.loads(body["info"])
+    assert [t.split("\n", 1)[0] for t in info["infotexts"]] == body["prompts"] == ["a red boat", "a blue boat"]
+    assert body["seeds"] == [77, 78] and len(body["images"]) == 2
+    assert "Denoising strength: 0.5" in info["infotexts"][0]
+    assert body["parameters"]["init_images"] is None
+
+
+def test_render_answers_the_prompts_and_seeds_txt2img_makes(webui):
+    body = {"prompt": "a {red|blue|green} {cat|dog}", "seed": 4242, "batch_size": 2, "n_iter": 2, **SMALL}
+    rendered = webui.ours("POST", "/render", body)
+    assert rendered.status == 200, rendered.body
+    made = webui.ours("POST", "/txt2img", body)
+    prompts, _ = infotext_prompts(made)
+    assert rendered.body["prompts"] == made.body["prompts"] == prompts
+    assert rendered.body["seeds"] == made.body["seeds"] == [4242, 4243, 4244, 4245]

@@ -22,3 +22,18 @@ def wrap_gradio_gpu_call(func, extra_outputs=None):
                 shared.state.end()
 
     return f
+
+
+def wrap_gradio_call(func, extra_outputs=None, add_stats=False):
+    """As the WebUI's: no lock; an exception becomes the extra outputs and an error HTML, and the state is reset."""
+
+    def f(*args, **kwargs):
+        try:
+            res = list(func(*args, **kwargs))
+        except Exception as e:
+            res = [*(extra_outputs or [None, ""]), f"<div class='error'>{type(e).__name__}: {e}</div>"]
+        finally:
+            shared.state.interrupted = False
+        return tuple(res)
+
+    return f

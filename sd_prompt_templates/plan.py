@@ -1,0 +1,101 @@
+"""A generation, worked out once: every image's prompt, negative prompt and seed, the batching, and what the WebUI
+is asked. A plan is a plain value: it goes to JSON and back unchanged, so it can be stored (a job) and run later by
+any WebUI; running it binds nothing and reads no template again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from sd_prompt_templates.counts import json_count, show
+from sd_prompt_templates.engine import Mode
+
+Kind = Literal["txt2img", "img2img"]
+KINDS: tuple[Kind, ...] = ("txt2img", "img2img")
+# Our own request fields: everything else in a request goes to the WebUI as it is.
+OPTION_FIELDS = ("template", "variables", "mode", "count", "offset")
+SCRIPT_KEY = "prompt templates"  # the Script's title, lower-cased, as the WebUI's API matches alwayson_scripts
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    kind: Kind
+    payload: dict[str, Any]  # the WebUI's request: every field it takes but our own, JSON values only
+    prompt_source: str  # the template text: the WebUI's `prompt`, which the infotext records
+    negative_source: str
+    prompts: list[str]  # one per image, in the WebUI's image order
+    negative_prompts: list[str]
+    seeds: list[int]  # the seed of each image, as the WebUI numbers them
+    batch_size: int
+    n_iter: int
+    mode: Mode = "random"
+    offset: int = 0
+    template: str | None = None
+    template_version: int | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    count: int | None = None  # combinations in all, when JSON can carry it exactly; count_text always
+    count_text: str = ""
+    hires_prompts: list[str] | None = None  # the hires pass's prompts, when it follows each image's prompt
+    hires_negative_prompts: list[str] | None = None
+    infotext: dict[str, str] = field(default_factory=dict)  # what the Script adds to each image's infotext
+
+    @property
+    def images(self) -> int:
+        return len(self.prompts)
+
+    def webui_request(self, task_id: str) -> dict[str, Any]:
+        """The WebUI's API request for this plan: its own fields, the batching and seeds planned, the progress task,
+        and the plan itself for our Script, which then gives each image its prompt."""
+        payload = dict(self.payload)
+        scripts = dict(payload.get("alwayson_scripts") or {})
+        scripts[SCRIPT_KEY] = {"args": [{"enabled": True, "plan": self.to_dict()}]}
+        payload.update(
+            prompt=self.prompt_source,
+            negative_prompt=self.negative_source,
+            seed=self.seeds[0],
+            batch_size=self.batch_size,
+            n_iter=self.n_iter,
+            force_task_id=task_id,
+            alwayson_scripts=scripts,
+        )
+        return payload
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GenerationPlan:
+        known = {name for name in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"a generation plan has no field {', '.join(sorted(unknown))}")
+        plan = cls(**{k: v for k, v in data.items()})
+        plan.check()
+        return plan
+
+    @classmethod
+    def from_json(cls, text: str) -> GenerationPlan:
+        return cls.from_dict(json.loads(text))
+
+    def check(self) -> None:
+        """The invariants a runner relies on; a plan made by `plan()` always holds them."""
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        n = len(self.prompts)
+        if not (len(self.negative_prompts) == len(self.seeds) == n == self.batch_size * self.n_iter):
+            raise ValueError(
+                f"a plan needs one prompt, negative prompt and seed per image ({self.batch_size} x {self.n_iter})"
+            )
+        for extra in (self.hires_prompts, self.hires_negative_prompts):
+            if extra is not None and len(extra) != n:
+                raise ValueError("a plan's hires prompts must be one per image")
+
+
+def count_summary(count: int) -> tuple[int | None, str]:
+    return json_count(count), show(count)
