@@ -17,6 +17,7 @@ ROUTES = [
     ("GET", "/wildcards/colors"),
     ("POST", "/render"),
     ("POST", "/txt2img"),
+    ("POST", "/img2img"),
 ]
 
 
@@ -26,7 +27,9 @@ def test_version_and_openapi(webui):
     if schema.status == 404:
         pytest.skip("this WebUI serves no OpenAPI document")
     paths = {p for p in schema.body["paths"] if p.startswith("/prompt-templates/v1")}
-    assert len(paths) == 9
+    assert len(paths) == 10
+    img2img = schema.body["components"]["schemas"]["PromptTemplatesImg2ImgRequest"]["properties"]
+    assert {"template", "mode", "init_images", "denoising_strength"} <= set(img2img)
     fields = schema.body["components"]["schemas"]["PromptTemplatesTxt2ImgRequest"]["properties"]
     assert {"template", "variables", "mode", "count", "offset", "prompt", "sampler_name", "alwayson_scripts"} <= set(
         fields

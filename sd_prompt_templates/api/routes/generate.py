@@ -39,20 +39,14 @@ def request_model(base: type[BaseModel], kind: Kind) -> type[BaseModel]:
     variables, mode, count, offset. Unknown fields are ignored, as the WebUI's API ignores them, so existing
     payloads keep working."""
     example = {"example": TXT2IMG_EXAMPLE if kind == "txt2img" else IMG2IMG_EXAMPLE}
-
-    class Request(base, ExpansionFields):  # type: ignore[valid-type, misc]
-        if PYDANTIC_V2:
-            model_config = {**base.model_config, "json_schema_extra": example}  # type: ignore[typeddict-unknown-key]
-        else:
-
-            class Config:
-                schema_extra = example
-
-    Request.__name__ = Request.__qualname__ = {
-        "txt2img": "PromptTemplatesTxt2ImgRequest",
-        "img2img": "PromptTemplatesImg2ImgRequest",
-    }[kind]
-    return Request
+    namespace: dict[str, Any] = {"__module__": __name__}
+    if PYDANTIC_V2:
+        namespace["model_config"] = {**base.model_config, "json_schema_extra": example}  # type: ignore[attr-defined]
+    else:
+        namespace["Config"] = type("Config", (), {"schema_extra": example})
+    # named at creation: pydantic 2 takes the OpenAPI schema's name from the class as it is made
+    name = {"txt2img": "PromptTemplatesTxt2ImgRequest", "img2img": "PromptTemplatesImg2ImgRequest"}[kind]
+    return type(name, (base, ExpansionFields), namespace)
 
 
 def build(txt2img_request: type[BaseModel], img2img_request: type[BaseModel] | None) -> APIRouter:
