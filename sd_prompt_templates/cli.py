@@ -37,6 +37,9 @@ class CommandError(Exception):
 # -- reading the template ---------------------------------------------------------------------------------------
 
 
+MAX_READ = 64 * 2**20  # bytes: far past the longest template Settings allow (1,000,000 characters)
+
+
 def _template_text(arg: str) -> str:
     """The template: the argument itself, `@FILE`'s text or standard input's (`-`).
 
@@ -49,7 +52,7 @@ def _template_text(arg: str) -> str:
             raise CommandError("cannot read the template from standard input: there is none")
         buffer = getattr(stdin, "buffer", None)
         try:
-            data: bytes | str = buffer.read() if buffer is not None else stdin.read()
+            data: bytes | str = buffer.read(MAX_READ + 1) if buffer is not None else stdin.read(MAX_READ + 1)
         except UnicodeDecodeError as exc:  # a text-only stdin (tests, embedding) that decoded for us
             raise CommandError(f"standard input is not UTF-8 text ({exc.reason})") from None
         except OSError as exc:
@@ -61,12 +64,15 @@ def _template_text(arg: str) -> str:
             raise CommandError("'@' needs a file name: @template.txt reads the template from template.txt")
         path = Path(name).expanduser()
         try:
-            data = path.read_bytes()
+            with path.open("rb") as file:
+                data = file.read(MAX_READ + 1)  # /dev/zero and the like end somewhere
         except OSError as exc:
             raise CommandError(f"cannot read the template file '{name}': {_os_reason(exc)}") from None
         where = f"the template file '{name}'"
     else:
         return arg
+    if len(data) > MAX_READ:
+        raise CommandError(f"{where} is larger than {MAX_READ // 2**20} MiB: that is no template")
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8")

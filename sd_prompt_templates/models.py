@@ -12,6 +12,8 @@ from sd_prompt_templates.counts import json_count, show
 from sd_prompt_templates.library.records import INT64_MAX, ParameterSchema
 
 PYDANTIC_V2 = pydantic.VERSION.startswith("2")
+# pydantic 2 writes `anyOf: [..., null]` for an Optional field; pydantic 1 writes nothing unless told
+NULLABLE: dict[str, Any] = {} if PYDANTIC_V2 else {"nullable": True}
 Mode = Literal["random", "combinatorial"]
 VariableValue = Union[str, int, float]  # noqa: UP007  (a runtime alias pydantic 1 must read)
 
@@ -200,11 +202,13 @@ class WildcardEntries(BaseModel):
 
 
 class RenderResponse(BaseModel):
-    template: str | None
+    template: str | None = Field(..., **NULLABLE)
     mode: Mode
-    count: int | None = Field(..., description=COUNT_DESCRIPTION)
+    count: int | None = Field(..., description=COUNT_DESCRIPTION, **NULLABLE)
     count_text: str = Field(..., description=COUNT_TEXT_DESCRIPTION)
-    total: int | None = Field(..., description="Deprecated: the same as count (kept for clients of the first release).")
+    total: int | None = Field(
+        ..., description="Deprecated: the same as count (kept for clients of the first release).", **NULLABLE
+    )
     offset: int
     prompts: list[str]
     negative_prompts: list[str]

@@ -26,6 +26,7 @@ from sd_prompt_templates.models import INFOTEXT_LABELS
 from sd_prompt_templates.settings import GenerationLimits
 
 Problem = FieldProblem  # a field at fault, its message, and where in a template when that applies
+MAX_HR_SCALE = 16.0  # hires fix upscale: far past any GPU, short of float overflow
 
 
 class PlanError(ValueError):
@@ -63,12 +64,19 @@ class Bound:
     def prompts(self, mode: str, seeds: Sequence[int], offset: int = 0) -> tuple[list[str], list[str]]:
         """One prompt and one negative prompt per seed. Combinatorial prompts go in order from `offset` and wrap
         around if there are more images than combinations left; negative prompts always follow the seed."""
-        if mode == "random":
-            prompts = [self.prompt.random(s) for s in seeds]
-        else:
-            # more images than combinations (or than the prompt limit): the prompts wrap around
-            n = min(len(seeds), self.total - offset, self.prompt.limits.max_prompts)
-            combos = self.prompt.combinations(offset, n) if n > 0 else []
+        try:
+            self.prompt.check_request(len(seeds))
+            self.negative.check_request(len(seeds))
+            if mode == "random":
+                prompts = [self.prompt.random(s) for s in seeds]
+            else:
+                # more images than combinations (or than the prompt limit): the prompts wrap around
+                n = min(len(seeds), self.total - offset, self.prompt.limits.max_prompts)
+                combos = self.prompt.combinations(offset, n) if n > 0 else []
+        except TemplateError as exc:  # a limit of the engine: too much text, a pick too large to list
+            field = "count" if exc.line is None else "prompt"
+            raise PlanError([Problem(field, exc.message, exc.line, exc.column)]) from None
+        if mode == "combinatorial":
             if not combos:
                 raise PlanError([Problem("offset", f"is past the last combination ({show(self.total)} in all)")])
             prompts = [combos[i % len(combos)] for i in range(len(seeds))]
@@ -216,6 +224,8 @@ def image_sizes(fields: Mapping[str, Any]) -> tuple[tuple[int, int], tuple[int, 
         return (width, height), None
     scale = fields.get("hr_scale")
     scale = 2.0 if scale is None else float(scale)
+    if not 0 < scale <= MAX_HR_SCALE:
+        raise PlanError([Problem("hr_scale", f"must be more than 0 and at most {MAX_HR_SCALE}, got {scale:g}")])
     return (width, height), (
         _int(fields, "hr_resize_x", 0) or int(width * scale),
         _int(fields, "hr_resize_y", 0) or int(height * scale),

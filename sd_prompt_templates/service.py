@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from sd_prompt_templates.engine import fixed_seed
 from sd_prompt_templates.library import TemplateRecord, TemplateStore
-from sd_prompt_templates.library.records import PARAMETER_RULES, ParameterSchema, parameter_problems
+from sd_prompt_templates.library.records import INT64_MAX, PARAMETER_RULES, ParameterSchema, parameter_problems
 from sd_prompt_templates.models import request_schema
 from sd_prompt_templates.plan import OPTION_FIELDS, GenerationPlan, Kind, count_summary
 from sd_prompt_templates.planning import (
@@ -234,6 +234,8 @@ def _seeds(payload: dict[str, Any], images: int) -> tuple[list[int], list[int]]:
     variations are on, since the image seeds are then all the same). Random seeds (-1) are fixed here, in the
     payload too, so the WebUI makes exactly the planned images."""
     seed = payload["seed"] = fixed_seed(payload.get("seed"))
+    if seed + images - 1 > INT64_MAX:
+        raise PlanError([Problem("seed", f"is too large: the {images} images' seeds must stay below 2^63")])
     if float(payload.get("subseed_strength") or 0) == 0:
         seeds = [seed + i for i in range(images)]
         return seeds, seeds

@@ -3,7 +3,9 @@
 1. A request that changes or generates something (any method but GET/HEAD/OPTIONS) from a web page of another
    site is refused with 403 (deps.check_origin), before its body is even parsed.
 2. --api-auth (401).
-3. A JSON body holding an integer beyond 64 bits, or NaN/Infinity, is refused with 422 naming where: such numbers
+3. A JSON body holding text with a lone surrogate, nesting deeper than 64 levels, an integer beyond 64 bits, or
+   NaN/Infinity, is refused with 422 naming where (text that cannot be encoded, or nesting that cannot be written
+   back, would otherwise be stored and then fail every answer that holds it). Such numbers
    are of no use to any field, SQLite refuses them, JSON has no NaN (Python reads it, and would then fail to write
    the answer), and Python refuses to read or write ints of over 4,300 digits. Without this check they end in 500s
    (pydantic 1 raises OverflowError turning a huge int into a float) or in FastAPI's "error parsing the body".
@@ -24,6 +26,8 @@ from sd_prompt_templates.api.deps import check_auth, check_origin, get_context
 from sd_prompt_templates.library.records import INT64_MAX, INT64_MIN
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_DEPTH = 64  # JSON nesting no field needs: deeper values could be stored, then fail to be written back
+LONE_SURROGATE = "holds a lone surrogate (\\ud800-\\udfff without its pair): it is not text any file can hold"
 MAX_PROBLEMS = 20
 _MAX_INT_CHARS = len(str(INT64_MIN))  # '-9223372036854775808'
 
@@ -66,6 +70,14 @@ def _parse_float(text: str) -> float | _Refused:
     return value if math.isfinite(value) else _Refused(text, "too large")
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _parse_constant(text: str) -> _Refused:
     return _Refused(text, "not a number")
 
@@ -93,12 +105,36 @@ async def body_number_problems(request: Request) -> list[dict[str, Any]]:
         data = json.loads(body, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
     except RecursionError:
         return [{"loc": ["body"], "msg": "is nested too deeply", "type": "value_error.nesting"}]
-    except ValueError:  # not JSON, or not UTF-8: FastAPI answers it as usual
+    except UnicodeDecodeError as exc:
+        return [
+            {"loc": ["body"], "msg": f"is not UTF-8 text ({exc.reason} at byte {exc.start})", "type": "value_error"}
+        ]
+    except ValueError:  # not JSON: FastAPI answers it as usual
         return []
+    if not isinstance(data, dict):  # every body here is an object (pydantic 1 would take [["prompt", "a"]] as one)
+        return [{"loc": ["body"], "msg": "must be a JSON object", "type": "type_error.dict"}]
     problems: list[dict[str, Any]] = []
     stack: list[tuple[list[Any], Any]] = [([], data)]
     while stack and len(problems) < MAX_PROBLEMS:
         path, item = stack.pop()
+        if len(path) > MAX_DEPTH:
+            problems.append(
+                {
+                    "loc": ["body", *path[:MAX_DEPTH]],
+                    "msg": f"is nested deeper than {MAX_DEPTH} levels",
+                    "type": "value_error.nesting",
+                }
+            )
+            continue
+        if isinstance(item, str) and not _encodable(item):
+            problems.append({"loc": ["body", *path], "msg": LONE_SURROGATE, "type": "value_error.text"})
+            continue
+        if isinstance(item, dict):
+            for key in item:
+                if not _encodable(key):
+                    problems.append(
+                        {"loc": ["body", *path], "msg": f"a key: {LONE_SURROGATE}", "type": "value_error.text"}
+                    )
         if isinstance(item, _Refused):
             if item.reason == "not a number":
                 msg = f"{item.text} is not a number JSON allows"

@@ -149,6 +149,8 @@ class _Compiler:
                     continue  # a value the caller passed wins over the template's own definition
                 self.at = item.offset
                 value = self.sequence(item.value)
+                if isinstance(value, Cat):  # used in several places: shared, never spliced into each (doubling)
+                    value.shared = True
                 self.wildcard_cache.clear()  # entries may refer to the variable that just changed
                 if item.immediate:
                     self.env[item.name] = self.slots

@@ -213,6 +213,8 @@ def distinct_texts(items: Sequence[tuple[Sequence[tuple[str, float]], float]]) -
 def choice(options: Sequence[Gen], weights: Sequence[float]) -> Gen:
     """A choice among options; plain-text options (and choices among plain texts) are merged into one table of
     distinct texts, so `{a|a|b}` and `{a|{a|b}}` list `a` once."""
+    if len(options) == 1:  # one option (a wildcard named once): already as distinct as it gets
+        return options[0]
     flats = [flat_texts(o) for o in options]
     if all(f is not None for f in flats):
         merged = distinct_texts([(f, w) for f, w in zip(flats, weights, strict=True) if f is not None])

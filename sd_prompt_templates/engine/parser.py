@@ -8,6 +8,7 @@ exact line and column.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -226,6 +227,8 @@ class _Parser:
                 w = _WEIGHT.match(src, self.pos, end)
                 if w:
                     weight = float(w.group(1))
+                    if not math.isfinite(weight):
+                        raise self.error(self.pos, f"an option's weight is too large: {w.group(1)[:20]}...")
                     if weight <= 0:
                         raise self.error(self.pos, f"an option's weight must be greater than 0, got {w.group(1)}")
                     self.pos = w.end()

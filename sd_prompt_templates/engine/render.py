@@ -18,6 +18,7 @@ from sd_prompt_templates.engine.parser import Template
 Mode = Literal["random", "combinatorial"]
 MODES: tuple[Mode, ...] = ("random", "combinatorial")
 LISTED_LIMIT = 10_000  # templates with at most this many combinations are listed once to count distinct prompts
+LISTED_CHARACTERS = 20_000_000  # ... while listing them all takes at most this much text
 RANDOM_SEED_RANGE = 4294967294  # the WebUI's own: int(random.randrange(4294967294))
 
 
@@ -60,7 +61,7 @@ class Expansion:
 
     @cached_property
     def _listed(self) -> list[str] | None:
-        if self._root.count > LISTED_LIMIT:
+        if self._root.count > LISTED_LIMIT or self._root.count * self._root.size > LISTED_CHARACTERS:
             return None
         slots = [""] * self._slot_count
         return list(dict.fromkeys(self._root.render_emit(i, slots) for i in range(self._root.count)))

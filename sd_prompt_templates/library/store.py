@@ -185,7 +185,7 @@ class TemplateStore:
 
     # -- import / export --------------------------------------------------------------------------------------
     def export(self, names: Iterable[str] | None = None) -> dict[str, Any]:
-        records = self.list() if names is None else [self.get(n) for n in names]
+        records = self.list() if names is None else [self.get(n) for n in dict.fromkeys(names)]  # each once
         return {
             "format": EXPORT_FORMAT,
             "format_version": EXPORT_FORMAT_VERSION,

@@ -426,3 +426,8 @@ def test_python_m_names_itself_so():
         [sys.executable, "-m", "sd_prompt_templates", "--help"], cwd=ROOT, capture_output=True, text=True
     )
     assert proc.returncode == 0 and proc.stdout.startswith("usage: python -m sd_prompt_templates")
+
+
+def test_a_template_file_without_end_is_refused_not_read_for_ever(capsys):
+    code, out, err = run(["count", "@/dev/zero"], capsys)
+    assert code == 2 and out == "" and "is larger than 64 MiB" in err

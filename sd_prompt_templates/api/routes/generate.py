@@ -13,6 +13,7 @@ from sd_prompt_templates.api.guard import GuardedRoute
 from sd_prompt_templates.api.routes.errors import answers, errors
 from sd_prompt_templates.models import (
     IMG2IMG_EXAMPLE,
+    NULLABLE,
     PYDANTIC_V2,
     TXT2IMG_EXAMPLE,
     ExpansionFields,
@@ -30,7 +31,7 @@ class GenerationResponse(BaseModel):
     prompts: list[str] = Field(..., description="Each image's prompt.")
     negative_prompts: list[str]
     seeds: list[int]
-    template: str | None = Field(None, description="The library template used, if any.")
+    template: str | None = Field(None, description="The library template used, if any.", **NULLABLE)
     task_id: str = Field(..., description="The progress task id: POST /internal/progress {id_task} follows it.")
 
 
@@ -46,6 +47,10 @@ def request_model(base: type[BaseModel], kind: Kind) -> type[BaseModel]:
         namespace["Config"] = type("Config", (), {"schema_extra": example})
     # named at creation: pydantic 2 takes the OpenAPI schema's name from the class as it is made
     name = {"txt2img": "PromptTemplatesTxt2ImgRequest", "img2img": "PromptTemplatesImg2ImgRequest"}[kind]
+    fields = base.model_fields if PYDANTIC_V2 else base.__fields__  # type: ignore[attr-defined]
+    if "force_task_id" not in fields:  # SD.Next's models lack it: our answer's task_id must still be the caller's
+        namespace["__annotations__"] = {"force_task_id": str | None}
+        namespace["force_task_id"] = Field(None, description="The progress task id to run as (default: a new one).")
     return type(name, (base, ExpansionFields), namespace)
 
 
