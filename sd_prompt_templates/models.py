@@ -36,15 +36,20 @@ def dump(model: BaseModel, *, exclude_unset: bool = False) -> dict[str, Any]:
 
 
 def fields_set(model: BaseModel) -> set[str]:
-    return set(model.model_fields_set if PYDANTIC_V2 else model.__fields_set__)
+    if PYDANTIC_V2:
+        return set(model.model_fields_set)
+    return set(model.__fields_set__)
 
 
 def validate(cls: type[BaseModel], data: Any) -> Any:
-    return cls.model_validate(data) if PYDANTIC_V2 else cls.parse_obj(data)
+    if PYDANTIC_V2:
+        return cls.model_validate(data)
+    return cls.parse_obj(data)
 
 
 def model_fields(cls: type[BaseModel]) -> dict[str, Any]:
-    return dict(cls.model_fields if PYDANTIC_V2 else cls.__fields__)
+    fields: Any = cls.model_fields if PYDANTIC_V2 else cls.__fields__  # type: ignore[attr-defined, unused-ignore]
+    return dict(fields)
 
 
 def request_schema(model: type[BaseModel]) -> ParameterSchema:
@@ -202,11 +207,11 @@ class WildcardEntries(BaseModel):
 
 
 class RenderResponse(BaseModel):
-    template: str | None = Field(..., **NULLABLE)
+    template: str | None = Field(..., **NULLABLE)  # type: ignore[misc]
     mode: Mode
-    count: int | None = Field(..., description=COUNT_DESCRIPTION, **NULLABLE)
+    count: int | None = Field(..., description=COUNT_DESCRIPTION, **NULLABLE)  # type: ignore[misc]
     count_text: str = Field(..., description=COUNT_TEXT_DESCRIPTION)
-    total: int | None = Field(
+    total: int | None = Field(  # type: ignore[misc]
         ..., description="Deprecated: the same as count (kept for clients of the first release).", **NULLABLE
     )
     offset: int

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from sd_prompt_templates.engine import fixed_seed
+from sd_prompt_templates.engine import Mode, fixed_seed
 from sd_prompt_templates.library import TemplateRecord, TemplateStore
 from sd_prompt_templates.library.records import INT64_MAX, PARAMETER_RULES, ParameterSchema, parameter_problems
 from sd_prompt_templates.models import request_schema
@@ -136,7 +136,8 @@ class PromptService:
         template's default parameters fill only the others."""
         options = {k: request.get(k) for k in OPTION_FIELDS}
         payload = {k: v for k, v in request.items() if k not in OPTION_FIELDS}
-        mode, offset = options["mode"] or "random", options["offset"] or 0
+        mode: Mode = options["mode"] or "random"
+        offset = options["offset"] or 0
         variables = options["variables"] or {}
         record = read_template(self.store(), options["template"]) if options["template"] else None
         defaults = self._checked_parameters(record) if record is not None else {}

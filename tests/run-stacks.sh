@@ -2,6 +2,9 @@
 # Run the whole test suite in each WebUI stack, each in its own virtual environment under .venvs/:
 #   a1111  the versions AUTOMATIC1111 v1.10.1 pins (gradio 3.41.2, fastapi 0.94.0, pydantic 1), on Python 3.10
 #   forge  the versions Forge runs with (gradio 4.40.0, fastapi 0.104.1, pydantic 2), on Python 3.11
+#   py313  the versions Forge Neo, Forge's maintained successor, runs with (gradio 4.40.0, fastapi 0.127.1,
+#          pydantic 2.10, numpy 2), on Python 3.13
+# In each: mypy (pyproject.toml's [tool.mypy]) and pytest; ruff once, in the first stack.
 # Usage: bash tests/run-stacks.sh [STACK ...] [-- PYTEST ARGS]     (default: every stack)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +12,7 @@ cd "$(dirname "$0")/.."
 stacks=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do stacks+=("$1"); shift; done
 [ "${1:-}" = "--" ] && shift
-[ ${#stacks[@]} -eq 0 ] && stacks=(a1111 forge)
+[ ${#stacks[@]} -eq 0 ] && stacks=(a1111 forge py313)
 
 find_python() {  # $1 = wanted minor version, e.g. 3.10
     local candidate
@@ -20,7 +23,7 @@ find_python() {  # $1 = wanted minor version, e.g. 3.10
     echo python3
 }
 
-declare -A wanted=([a1111]=3.10 [forge]=3.11)
+declare -A wanted=([a1111]=3.10 [forge]=3.11 [py313]=3.13)
 status=0
 summary=()
 for stack in "${stacks[@]}"; do
@@ -40,8 +43,16 @@ for stack in "${stacks[@]}"; do
     fi
     echo "== $stack: $("$venv/bin/python" -c 'import sys, fastapi, pydantic, gradio; print("Python", sys.version.split()[0], "fastapi", fastapi.__version__, "pydantic", pydantic.VERSION, "gradio", gradio.__version__)')"
     if [ "$stack" = "${stacks[0]}" ]; then
-        "$venv/bin/ruff" check . && "$venv/bin/ruff" format --check . || { status=1; summary+=("ruff: FAILED"); }
+        if "$venv/bin/ruff" check . && "$venv/bin/ruff" format --check .; then summary+=("ruff: passed")
+        else status=1; summary+=("ruff: FAILED"); fi
     fi
+    # mypy with this stack's Python and libraries ([tool.mypy] in pyproject.toml); `if PYDANTIC_V2:` is checked as
+    # this stack's pydantic takes it. Its cache lives and dies with the venv.
+    pydantic_v2=$("$venv/bin/python" -c 'import pydantic; print(pydantic.VERSION.startswith("2") and "true" or "false")')
+    "$venv/bin/python" -m mypy --cache-dir "$venv/.mypy_cache" "--always-$pydantic_v2" PYDANTIC_V2 | tee "$venv.mypy.log"
+    rc=${PIPESTATUS[0]}
+    if [ $rc -eq 0 ]; then summary+=("$stack mypy: passed")
+    else summary+=("$stack mypy: FAILED ($(tail -n 1 "$venv.mypy.log"))"); status=1; fi
     "$venv/bin/python" -m pytest "$@"
     rc=$?
     if [ $rc -eq 0 ]; then summary+=("$stack: passed"); else summary+=("$stack: FAILED (pytest exit $rc)"); status=1; fi

@@ -35,7 +35,7 @@ class ApiContext:
 
 
 def get_context(request: Request) -> ApiContext:
-    context = getattr(request.app.state, STATE_KEY, None)
+    context: ApiContext | None = getattr(request.app.state, STATE_KEY, None)
     if context is None:
         raise HTTPException(status_code=503, detail="Prompt Templates is not set up on this server")
     return context

@@ -52,7 +52,7 @@ def install_openapi(app: Any) -> None:
         return
 
     def openapi() -> dict[str, Any]:
-        schema = original()
+        schema: dict[str, Any] = original()
         context = getattr(app.state, STATE_KEY, None)
         declare_auth(schema, context is not None and auth_enabled(context))
         return schema

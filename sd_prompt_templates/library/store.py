@@ -6,6 +6,7 @@ is sd_prompt_templates/db.py's; this module holds the library's own schema steps
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import sqlite3
@@ -238,7 +239,7 @@ class TemplateStore:
         data = data.as_dict() if isinstance(data, TemplateDraft) else data
         return validate_draft(data, self.limits, schema=self.parameter_schema)
 
-    def _parse_document(self, document: Mapping[str, Any]) -> list[TemplateDraft]:
+    def _parse_document(self, document: Mapping[str, Any]) -> builtins.list[TemplateDraft]:
         if not isinstance(document, Mapping) or document.get("format") != EXPORT_FORMAT:
             raise InvalidTemplate([FieldProblem("format", f"is not an export of this extension ('{EXPORT_FORMAT}')")])
         version = document.get("format_version")
@@ -247,8 +248,8 @@ class TemplateStore:
         items = document.get("templates")
         if not isinstance(items, list):
             raise InvalidTemplate([FieldProblem("templates", "must be a list")])
-        problems: list[FieldProblem] = []
-        drafts: list[TemplateDraft] = []
+        problems: builtins.list[FieldProblem] = []
+        drafts: builtins.list[TemplateDraft] = []
         for i, item in enumerate(items):
             try:
                 draft = validate_draft(item, self.limits, prefix=f"templates.{i}.", schema=self.parameter_schema)

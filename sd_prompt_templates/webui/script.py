@@ -96,7 +96,11 @@ class PromptTemplatesScript(scripts.Script):
             options = parse_args(args)
             if options is None or not options.enabled:
                 return
-            plan = planned(p, options) if options.plan is not None else self.plan_for_user(p, options)
+            plan = None
+            if options.plan is not None:
+                plan = planned(p, options)
+            else:
+                self.plan_for_user(p, options)
         except PlanError as exc:
             refuse(p, exc)
             return
@@ -137,7 +141,7 @@ class PromptTemplatesScript(scripts.Script):
                 prompts, negatives, seeds = plan.prompts, plan.negative_prompts, plan.seeds
                 hires, hires_negatives = plan.hires_prompts, plan.hires_negative_prompts
             else:
-                bound, options = user_run
+                bound, options = user_run  # type: ignore[misc]
                 seeds = p.all_seeds if len(set(p.all_seeds)) == len(p.all_seeds) else p.all_subseeds  # variations
                 prompts, negatives = bound.prompts(options.mode, seeds, options.offset)
                 follows = getattr(p, "enable_hr", False)

@@ -108,10 +108,10 @@ def test_template_file_without_permission(tmp_path, capsys, monkeypatch):
     f = tmp_path / "secret.txt"
     f.write_text("x")
 
-    def refuse(self):
+    def refuse(self, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    monkeypatch.setattr(Path, "open", refuse)
     code, out, err = run(["render", f"@{f}"], capsys)
     assert code == 2 and out == ""
     assert one_error_line(err) == f"error: cannot read the template file '{f}': permission denied\n"

@@ -25,6 +25,32 @@ class WebUI:
     def __init__(self, url: str, auth: tuple[str, str] | None) -> None:
         self.url = url
         self.auth = auth
+        self._cache: dict[str, Any] = {}
+
+    def sdapi_request_fields(self, kind: str = "txt2img") -> set[str] | None:
+        """The fields of the WebUI's own /sdapi/v1/{kind} request model, from its /openapi.json (the request body's
+        `$ref`, e.g. A1111's StableDiffusionProcessingTxt2Img, SD.Next's ReqTxt2Img); None if it serves no schema."""
+        key = f"fields-{kind}"
+        if key not in self._cache:
+            fields = None
+            schema = self.call("GET", "/openapi.json")
+            if schema.status == 200 and isinstance(schema.body, dict):
+                try:
+                    post = schema.body["paths"][f"/sdapi/v1/{kind}"]["post"]
+                    ref = post["requestBody"]["content"]["application/json"]["schema"]
+                    while "$ref" in ref:
+                        ref = schema.body["components"]["schemas"][ref["$ref"].rsplit("/", 1)[-1]]
+                    fields = set(ref["properties"])
+                except (KeyError, TypeError):
+                    fields = None
+            self._cache[key] = fields
+        return self._cache[key]
+
+    def probe(self, key: str, method: str, path: str, body: Any) -> Reply:
+        """One request about what the WebUI itself does, made once per session."""
+        if key not in self._cache:
+            self._cache[key] = self.call(method, path, body)
+        return self._cache[key]
 
     def call(
         self,
@@ -67,10 +93,32 @@ class WebUI:
     def ours(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Reply:
         return self.call(method, PREFIX + path, body, **kwargs)
 
+    def login_cookie(self) -> str | None:
+        """The page's login, as its form does it (POST /login, form-encoded: Gradio's route, which SD.Next's login
+        form posts to): the `Cookie` header that then opens the page; None when the page needs no login, has no
+        login route, or refuses the credentials."""
+        if "login_cookie" not in self._cache:
+            cookie = None
+            if self.auth and self.call("GET", "/login_check", auth=None).status == 401:
+                form = urllib.parse.urlencode({"username": self.auth[0], "password": self.auth[1]}).encode()
+                request = urllib.request.Request(self.url + "/login", data=form, method="POST")
+                request.add_header("Content-Type", "application/x-www-form-urlencoded")
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as response:
+                        jar = [c.split(";", 1)[0] for c in response.headers.get_all("Set-Cookie") or []]
+                        cookie = "; ".join(c for c in jar if c.startswith("access-token")) or None
+                except urllib.error.HTTPError:
+                    cookie = None
+            self._cache["login_cookie"] = cookie
+        return self._cache["login_cookie"]
+
     def settings(self) -> dict[str, Any] | None:
         """The Settings page's values by key, as the page shows them; None without a page (--nowebui).
-        (/sdapi/v1/options leaves out extensions' settings: its model is built before extensions register any.)"""
+        (/sdapi/v1/options leaves out extensions' settings: its model is built before extensions register any.)
+        A page behind a login (SD.Next's --auth: /config answers 401 even to Basic credentials) is read logged in."""
         reply = self.call("GET", "/config", auth=None)
+        if reply.status == 401 and self.login_cookie():
+            reply = self.call("GET", "/config", auth=None, headers={"Cookie": self.login_cookie() or ""})
         if reply.status != 200 or not isinstance(reply.body, dict):
             return None
         prefix = "setting_"

@@ -6,7 +6,15 @@ import uuid
 
 import pytest
 
-SMALL = {"steps": 2, "width": 64, "height": 64}
+SMALL = {"steps": 2, "width": 64, "height": 64}  # in every request: SD.Next's defaults are 1024x1024, 20 steps
+HIRES = {
+    "enable_hr": True,
+    "hr_scale": 1.5,
+    "hr_upscaler": "Latent",
+    "hr_second_pass_steps": 1,
+    "denoising_strength": 0.5,
+    "hr_additional_modules": [],
+}
 
 
 def infotext_prompts(reply):
@@ -76,9 +84,14 @@ def test_the_script_refuses_a_bad_template_with_a_422_and_no_literal_prompt(webu
 
 
 def test_pasting_an_infotext_restores_the_library_template_and_its_variables(webui):
-    plain = webui.call("POST", "/sdapi/v1/txt2img", {"infotext": "a cat\nSteps: 2, Seed: 5, Size: 64x64"})
+    fields = webui.sdapi_request_fields("txt2img")
+    if fields is not None and "infotext" not in fields:  # SD.Next: its ReqTxt2Img has none and ignores it
+        pytest.skip("this WebUI's /sdapi/v1/txt2img request model has no `infotext` field: it cannot apply one")
+    plain = webui.call("POST", "/sdapi/v1/txt2img", {"infotext": "a cat\nSteps: 2, Seed: 5, Size: 64x64", **SMALL})
     if plain.status != 200:  # Forge f2.0.1: "isinstance() argument 2 cannot be a parameterized generic"
         pytest.skip(f"this WebUI's API cannot apply any infotext: {plain.status} {plain.body}")
+    if fields is None and json.loads(plain.body["info"])["seed"] != 5:  # no schema to read: what it did instead
+        pytest.skip("this WebUI's /sdapi/v1/txt2img ignores `infotext` (an infotext with Seed: 5 gave another seed)")
     name = f"webui-test-{uuid.uuid4().hex[:8]}"
     assert (
         webui.ours(
@@ -100,7 +113,7 @@ def test_pasting_an_infotext_restores_the_library_template_and_its_variables(web
         )
         _, info = infotext_prompts(first)
         # the WebUI's API reads an infotext the way its "paste" button does: fields and Script arguments
-        again = webui.call("POST", "/sdapi/v1/txt2img", {"infotext": info["infotexts"][1]})
+        again = webui.call("POST", "/sdapi/v1/txt2img", {"infotext": info["infotexts"][1], **SMALL})
         assert again.status == 200, again.body
         prompts, _ = infotext_prompts(again)
         assert prompts == ["a fox in a red hat", "a fox in a blue hat"]
@@ -157,6 +170,13 @@ def test_seed_article_client_no_content_type(webui):
     ],
 )
 def test_bad_input_gets_a_4xx_and_the_next_request_works(webui, payload, status):
+    if "script_name" in payload:
+        own = webui.probe("unknown-script", "POST", "/sdapi/v1/txt2img", {"prompt": "x", **SMALL, **payload})
+        if own.status == 200:  # SD.Next: logs "API: script=… available=[…]" and generates without it
+            pytest.skip(
+                "this WebUI's own /sdapi/v1/txt2img accepts an unknown script_name (and generates): ours "
+                "passes the request on as it is"
+            )
     reply = webui.ours("POST", "/txt2img", {**SMALL, **payload})
     assert reply.status == status, reply.body
     assert webui.ours("POST", "/txt2img", {"prompt": "a {red|blue} cat", **SMALL}).status == 200
@@ -191,7 +211,18 @@ def test_progress_task_is_reported_and_released(webui):
     progress = webui.call("POST", "/internal/progress", {"id_task": task})
     if progress.status == 404:
         pytest.skip("/internal/progress is not served (--nowebui)")
+    fields = webui.sdapi_request_fields("txt2img")
+    if fields is not None and "force_task_id" not in fields:  # SD.Next: progress tasks are its page's calls only
+        pytest.skip(
+            "this WebUI's /sdapi/v1/txt2img takes no force_task_id: its API runs no progress task, so its "
+            "/internal/progress knows no task of an API call (SD.Next registers only its page's calls)"
+        )
     assert progress.body["completed"] is True and progress.body["queued"] is False
+    if fields is not None and "refiner_checkpoint" not in fields:  # SD.Next: it has none, and ignores the field
+        pytest.skip(
+            "this WebUI's /sdapi/v1/txt2img has no `refiner_checkpoint`: no request here fails inside its "
+            "processing after queueing, so the release of a failed task is not checked"
+        )
     failed = f"task(webui-test-{uuid.uuid4().hex[:8]})"  # fails inside the WebUI's processing, after queueing
     reply = webui.ours(
         "POST", "/txt2img", {"prompt": "x", "refiner_checkpoint": "no-such-model", "force_task_id": failed, **SMALL}
@@ -228,12 +259,7 @@ def test_hires_fix_follows_each_image_prompt(webui):
             "prompt": "a {red|blue} cat",
             "mode": "combinatorial",
             **SMALL,
-            "enable_hr": True,
-            "hr_scale": 1.5,
-            "hr_upscaler": "Latent",
-            "hr_second_pass_steps": 1,
-            "denoising_strength": 0.5,
-            "hr_additional_modules": [],
+            **HIRES,
         },
     )
     if reply.status == 500 and "hr_additional_modules" in json.dumps(reply.body):
@@ -242,9 +268,17 @@ def test_hires_fix_follows_each_image_prompt(webui):
     prompts, info = infotext_prompts(reply)
     assert prompts == ["a red cat", "a blue cat"]
     assert info["width"] == 64 and len(reply.body["images"]) == 2
-    assert all("Hires upscale: 1.5" in text for text in info["infotexts"])
+    if webui_writes_hires_upscale(webui):  # SD.Next writes no "Hires upscale:" key
+        assert all("Hires upscale: 1.5" in text for text in info["infotexts"])
     # the WebUI writes "Hires prompt" only where an image's hires prompt differs from its prompt
     assert not any("Hires prompt" in text for text in info["infotexts"])
+
+
+def webui_writes_hires_upscale(webui):
+    """Whether the WebUI's own /sdapi/v1/txt2img writes `Hires upscale:` into a hires fix's infotext (A1111, Forge:
+    yes; SD.Next: no). When its own request fails, the key is expected: the check is not dropped on a guess."""
+    own = webui.probe("hires", "POST", "/sdapi/v1/txt2img", {"prompt": "a cat", **SMALL, **HIRES})
+    return own.status != 200 or "Hires upscale:" in json.loads(own.body["info"])["infotexts"][0]
 
 
 def test_img2img_over_rest_one_run_one_prompt_per_image(webui):

@@ -13,8 +13,31 @@ from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 SHOTS = Path(__file__).resolve().parents[1] / "browser" / "screenshots"
 
 
+def log_in(page, webui_url, webui):
+    """A page behind a login (SD.Next's --auth; /login_check answers 401): log in as a user does, through the
+    page's own login form (SD.Next's login.js: #loginUsername, #loginPassword; it posts to `location.href + login`,
+    so it is filled on the bare URL, then reloads the page logged in)."""
+    if page.request.get(f"{webui_url}/login_check").status != 401:
+        return
+    if not webui.auth:
+        pytest.skip("the page needs its login: set SD_WEBUI_AUTH to the WebUI's --auth user:password")
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.goto(f"{webui_url}/")
+    form = page.locator("#loginUsername")
+    try:
+        form.wait_for(timeout=30_000)
+    except PlaywrightTimeout:
+        pytest.skip("SD.Next's page needs its login: no login form (#loginUsername) appeared on the page")
+    form.fill(webui.auth[0])
+    page.locator("#loginPassword").fill(webui.auth[1])
+    with page.expect_navigation():  # its script reloads the page once /login answers 200
+        page.locator("#loginForm button[type=submit]").click()
+    assert page.request.get(f"{webui_url}/login_check").status == 200, "the login form did not log in"
+
+
 @pytest.fixture(scope="module")
-def page(webui_url):
+def page(webui_url, webui):
     playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     if not CHROMIUM.exists():
         pytest.skip("apt-get install chromium")
@@ -24,12 +47,18 @@ def page(webui_url):
         page = browser.new_page(viewport={"width": 1400, "height": 1300})
         page.set_default_timeout(60_000)
         playwright_api.expect.set_options(timeout=30_000)  # the WebUI's queue may be busy with other tests' work
-        page.goto(f"{webui_url}/?__theme={theme}")
+        log_in(page, webui_url, webui)
+        served = page.goto(f"{webui_url}/?__theme={theme}")
         if page.locator("#tab_prompt_templates").count() == 0:
             page.wait_for_timeout(5_000)
-        if page.locator("#tab_prompt_templates").count() == 0:
+        if page.locator("#tab_prompt_templates").count() == 0 and served is not None and served.status == 404:
             browser.close()
             pytest.skip("this WebUI serves no page (--nowebui)")
+        try:  # a page is served: the tab must be on it (a slow page gets another minute)
+            page.locator("#tab_prompt_templates").wait_for(state="attached", timeout=60_000)
+        except playwright_api.TimeoutError:
+            browser.close()
+            pytest.fail("the WebUI serves its page but no Prompt Templates tab (#tab_prompt_templates): see its log")
         page.theme = theme
         yield page
         browser.close()
@@ -89,7 +118,8 @@ def test_write_preview_error_generate_send_and_reload(page, name):
     expect(page.locator("#prompt-templates-tab-infotext textarea")).to_have_value(
         re.compile(r"^a red fox in a .* hat\n")
     )
-    page.locator("#tab_prompt_templates button", has_text="Send to txt2img").click()
+    # the WebUI's own send buttons: "Send to txt2img" (A1111, Forge), "➠ Text" (SD.Next)
+    page.locator("#tab_prompt_templates button", has_text=re.compile(r"^\s*(Send to txt2img|➠ Text)\s*$")).click()
     expect(page.locator("#txt2img_prompt textarea")).to_have_value("a {red|blue} ${animal} in a __colors__ hat")
     expect(page.locator("#prompt-templates-txt2img-enabled input")).to_be_checked()
     expect(page.locator("#prompt-templates-txt2img-variables textarea")).to_have_value("animal = fox")

@@ -26,12 +26,14 @@ from sd_prompt_templates.service import PromptService
 
 class GenerationResponse(BaseModel):
     images: list[str] = Field(..., description="Base64-encoded images, as /sdapi/v1/txt2img and img2img return them.")
-    parameters: dict = Field(..., description="The request, with the batch_size and n_iter the images were made with.")
+    parameters: dict[str, Any] = Field(
+        ..., description="The request, with the batch_size and n_iter the images were made with."
+    )
     info: str = Field(..., description="The WebUI's generation info as a JSON string (all_prompts, infotexts...).")
     prompts: list[str] = Field(..., description="Each image's prompt.")
     negative_prompts: list[str]
     seeds: list[int]
-    template: str | None = Field(None, description="The library template used, if any.", **NULLABLE)
+    template: str | None = Field(None, description="The library template used, if any.", **NULLABLE)  # type: ignore[misc]
     task_id: str = Field(..., description="The progress task id: POST /internal/progress {id_task} follows it.")
 
 
@@ -42,12 +44,12 @@ def request_model(base: type[BaseModel], kind: Kind) -> type[BaseModel]:
     example = {"example": TXT2IMG_EXAMPLE if kind == "txt2img" else IMG2IMG_EXAMPLE}
     namespace: dict[str, Any] = {"__module__": __name__}
     if PYDANTIC_V2:
-        namespace["model_config"] = {**base.model_config, "json_schema_extra": example}  # type: ignore[attr-defined]
+        namespace["model_config"] = {**base.model_config, "json_schema_extra": example}
     else:
         namespace["Config"] = type("Config", (), {"schema_extra": example})
     # named at creation: pydantic 2 takes the OpenAPI schema's name from the class as it is made
     name = {"txt2img": "PromptTemplatesTxt2ImgRequest", "img2img": "PromptTemplatesImg2ImgRequest"}[kind]
-    fields = base.model_fields if PYDANTIC_V2 else base.__fields__  # type: ignore[attr-defined]
+    fields: Any = base.model_fields if PYDANTIC_V2 else base.__fields__  # type: ignore[attr-defined, unused-ignore]
     if "force_task_id" not in fields:  # SD.Next's models lack it: our answer's task_id must still be the caller's
         namespace["__annotations__"] = {"force_task_id": str | None}
         namespace["force_task_id"] = Field(None, description="The progress task id to run as (default: a new one).")
