@@ -202,9 +202,6 @@ class PromptService:
             "task_id": task_id,
         }
 
-    def txt2img(self, request: Mapping[str, Any], given: set[str]) -> dict[str, Any]:
-        return self.generate(request, given, "txt2img")
-
     def generate(self, request: Mapping[str, Any], given: set[str], kind: Kind) -> dict[str, Any]:
         plan = self.plan(request, given, kind)
         result = self.run(plan, request.get("force_task_id") or None)
