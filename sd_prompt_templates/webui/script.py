@@ -107,7 +107,8 @@ class PromptTemplatesScript(scripts.Script):
         except Exception as exc:  # the WebUI would swallow it and generate the template's raw text
             refuse(p, PlanError([Problem("template", f"{type(exc).__name__}: {exc}")], status=500))
             return
-        p.n_iter = plan.n_iter if plan is not None else p.n_iter
+        if plan is not None:
+            p.n_iter = plan.n_iter
         setattr(p, STATE, plan)
 
     def plan_for_user(self, p: Any, options: ScriptArgs) -> None:
