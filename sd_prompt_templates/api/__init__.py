@@ -1,1 +1,2 @@
-"""The REST API: one APIRouter under /prompt-templates/v1 (api/router.py) and its dependencies (api/deps.py)."""
+"""The REST API under /prompt-templates/v1: routes per resource (api/routes/), composed in api/main.py, with their
+dependencies (api/deps.py) and the checks before any body is read (api/guard.py)."""

@@ -58,7 +58,7 @@ def auth_enabled(context: ApiContext) -> bool:
 def check_auth(request: Request, context: ApiContext) -> None:
     """Enforce the WebUI's --api-auth on our routes: the WebUI protects only the routes it adds itself. The
     Authorization header is read here rather than through fastapi.security.HTTPBasic, so that the OpenAPI document
-    declares HTTP Basic only when --api-auth is on (see router.install_openapi)."""
+    declares HTTP Basic only when --api-auth is on (see main.install_openapi)."""
     allowed = parse_credentials(context.credentials())
     if not allowed:
         return
