@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from sd_prompt_templates.counts import json_count, show
 from sd_prompt_templates.engine import Mode
 
 Kind = Literal["txt2img", "img2img"]
@@ -95,7 +94,3 @@ class GenerationPlan:
         for extra in (self.hires_prompts, self.hires_negative_prompts):
             if extra is not None and len(extra) != n:
                 raise ValueError("a plan's hires prompts must be one per image")
-
-
-def count_summary(count: int) -> tuple[int | None, str]:
-    return json_count(count), show(count)

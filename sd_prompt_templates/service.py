@@ -15,8 +15,8 @@ from typing import Any, Protocol
 from sd_prompt_templates.engine import Mode, fixed_seed
 from sd_prompt_templates.library import TemplateRecord, TemplateStore
 from sd_prompt_templates.library.records import INT64_MAX, PARAMETER_RULES, ParameterSchema, parameter_problems
-from sd_prompt_templates.models import request_schema
-from sd_prompt_templates.plan import OPTION_FIELDS, GenerationPlan, Kind, count_summary
+from sd_prompt_templates.models import count_fields, request_schema
+from sd_prompt_templates.plan import OPTION_FIELDS, GenerationPlan, Kind
 from sd_prompt_templates.planning import (
     Bound,
     PlanError,
@@ -160,7 +160,6 @@ class PromptService:
         payload.update(batch_size=batch_size, n_iter=n_iter, prompt=bound.prompt_source)
         payload["negative_prompt"] = bound.negative_source
         follows = bool(payload.get("enable_hr"))
-        count, count_text = count_summary(bound.total)
         return GenerationPlan(
             kind=kind,
             payload=payload,
@@ -176,8 +175,7 @@ class PromptService:
             template=bound.name,
             template_version=bound.version,
             variables=dict(bound.variables),
-            count=count,
-            count_text=count_text,
+            **count_fields(bound.total),
             hires_prompts=list(prompts) if follows and not payload.get("hr_prompt") else None,
             hires_negative_prompts=list(negatives) if follows and not payload.get("hr_negative_prompt") else None,
             infotext=infotext_fields(bound, mode, offset, images if options["count"] is not None else None, variables),
