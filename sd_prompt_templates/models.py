@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import pydantic
 from pydantic import BaseModel, Field
 
 from sd_prompt_templates.counts import json_count, show
 from sd_prompt_templates.library.records import INT64_MAX, ParameterSchema
+
+if TYPE_CHECKING:
+    from sd_prompt_templates.plan import GenerationPlan
 
 PYDANTIC_V2 = pydantic.VERSION.startswith("2")
 # pydantic 2 writes `anyOf: [..., null]` for an Optional field; pydantic 1 writes nothing unless told
@@ -218,6 +221,20 @@ class RenderResponse(BaseModel):
     prompts: list[str]
     negative_prompts: list[str]
     seeds: list[int]
+
+    @classmethod
+    def from_plan(cls, plan: GenerationPlan) -> RenderResponse:
+        return cls(
+            template=plan.template,
+            mode=plan.mode,
+            count=plan.count,
+            count_text=plan.count_text,
+            total=plan.count,
+            offset=plan.offset if plan.mode == "combinatorial" else 0,
+            prompts=plan.prompts,
+            negative_prompts=plan.negative_prompts,
+            seeds=plan.seeds,
+        )
 
 
 class ErrorMessage(BaseModel):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from sd_prompt_templates.engine import Mode
@@ -62,6 +62,31 @@ class GenerationPlan:
         )
         return payload
 
+    def part(self, start: int, stop: int) -> GenerationPlan:
+        """Images `start` to `stop` (not included) as a plan of their own, in one batch: each keeps its prompt and
+        seed, so a job that stopped after image `start` goes on with exactly the images it would have made."""
+        if not 0 <= start < stop <= self.images:
+            raise ValueError(f"a part of a plan of {self.images} images must be within it, got {start}:{stop}")
+        payload = dict(self.payload)
+        if float(payload.get("subseed_strength") or 0) != 0 and payload.get("subseed") is not None:
+            payload["subseed"] = int(payload["subseed"]) + start  # variations: the WebUI numbers subseeds on
+        cut = slice(start, stop)
+        return replace(
+            self,
+            payload=payload,
+            prompts=self.prompts[cut],
+            negative_prompts=self.negative_prompts[cut],
+            seeds=self.seeds[cut],
+            batch_size=stop - start,
+            n_iter=1,
+            hires_prompts=None if self.hires_prompts is None else self.hires_prompts[cut],
+            hires_negative_prompts=None if self.hires_negative_prompts is None else self.hires_negative_prompts[cut],
+        )
+
+    def batch_bounds(self) -> list[tuple[int, int]]:
+        """(start, stop) of each batch, in the order the WebUI makes them."""
+        return [(i, min(i + self.batch_size, self.images)) for i in range(0, self.images, self.batch_size)]
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -94,3 +119,41 @@ class GenerationPlan:
         for extra in (self.hires_prompts, self.hires_negative_prompts):
             if extra is not None and len(extra) != n:
                 raise ValueError("a plan's hires prompts must be one per image")
+
+
+@dataclass(frozen=True)
+class WebUIReply:
+    """What the WebUI's txt2img/img2img answered for a plan: its images (base64 PNG, in order) and its generation
+    info (a JSON string: all_prompts, all_seeds, infotexts...)."""
+
+    images: list[str]
+    info: str = ""
+
+    def info_dict(self) -> dict[str, Any]:
+        try:
+            info = json.loads(self.info or "{}")
+        except json.JSONDecodeError:
+            return {}
+        return info if isinstance(info, dict) else {}
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A plan's run: the WebUI's images and info, each image's prompt and seed as the WebUI reports them, and the
+    request as it was made (`parameters`)."""
+
+    images: list[str]
+    info: str
+    prompts: list[str]
+    negative_prompts: list[str]
+    seeds: list[int]
+    template: str | None
+    task_id: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def infotexts(self) -> list[str]:
+        texts = WebUIReply(self.images, self.info).info_dict().get("infotexts")
+        return [str(t) for t in texts] if isinstance(texts, list) else []
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

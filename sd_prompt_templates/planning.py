@@ -30,12 +30,15 @@ MAX_HR_SCALE = 16.0  # hires fix upscale: far past any GPU, short of float overf
 
 
 class PlanError(ValueError):
-    """The request cannot be turned into prompts; `problems` say which field and why. `status` is the HTTP answer."""
+    """The request cannot be turned into prompts; `problems` say which field and why."""
 
-    def __init__(self, problems: Sequence[Problem], status: int = 422) -> None:
+    def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
-        self.status = status
         super().__init__("; ".join(str(p) for p in self.problems))
+
+
+class UnknownTemplate(PlanError):
+    """The request names a library template that does not exist."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def read_template(store: TemplateStore, name: str) -> TemplateRecord:
     try:
         return store.get(name)
     except TemplateNotFound as exc:
-        raise PlanError([Problem("template", str(exc))], status=404) from None
+        raise UnknownTemplate([Problem("template", str(exc))]) from None
 
 
 def bind(

@@ -5,10 +5,10 @@ fake. Nothing here imports the WebUI."""
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -16,7 +16,7 @@ from sd_prompt_templates.engine import Mode, fixed_seed
 from sd_prompt_templates.library import TemplateRecord, TemplateStore
 from sd_prompt_templates.library.records import INT64_MAX, PARAMETER_RULES, ParameterSchema, parameter_problems
 from sd_prompt_templates.models import count_fields, request_schema
-from sd_prompt_templates.plan import OPTION_FIELDS, GenerationPlan, Kind
+from sd_prompt_templates.plan import OPTION_FIELDS, Generated, GenerationPlan, Kind, WebUIReply
 from sd_prompt_templates.planning import (
     Bound,
     PlanError,
@@ -35,9 +35,8 @@ from sd_prompt_templates.wildcards import WildcardLibrary
 
 
 class GenerationPort(Protocol):
-    def run(self, plan: GenerationPlan, task_id: str) -> dict[str, Any]:
-        """Run a plan through the WebUI's own processing, as progress task `task_id`; return the WebUI's response
-        as a dict: `images` (base64), `parameters`, `info` (a JSON string)."""
+    def run(self, plan: GenerationPlan, task_id: str) -> WebUIReply:
+        """Run a plan through the WebUI's own processing, as progress task `task_id`."""
         ...
 
 
@@ -104,29 +103,6 @@ class PromptService:
             variables=variables,
         )
 
-    # -- render ---------------------------------------------------------------------------------------------------
-    def render(
-        self,
-        request: Mapping[str, Any],
-        given: set[str] | None = None,
-        *,
-        kind: Kind = "txt2img",
-        limit: int | None = None,
-    ) -> dict[str, Any]:
-        """The prompts, negative prompts and seeds that generating `request` makes, without generating anything; at
-        most `limit` of them (a preview's page)."""
-        plan = self.plan(request, set(request) if given is None else given, kind, limit=limit)
-        return {
-            "template": plan.template,
-            "mode": plan.mode,
-            "count": plan.count,
-            "count_text": plan.count_text,
-            "offset": plan.offset if plan.mode == "combinatorial" else 0,
-            "prompts": plan.prompts,
-            "negative_prompts": plan.negative_prompts,
-            "seeds": plan.seeds,
-        }
-
     # -- plan and generate ---------------------------------------------------------------------------------------
     def plan(
         self, request: Mapping[str, Any], given: set[str], kind: Kind = "txt2img", *, limit: int | None = None
@@ -181,32 +157,33 @@ class PromptService:
             infotext=infotext_fields(bound, mode, offset, images if options["count"] is not None else None, variables),
         )
 
-    def run(self, plan: GenerationPlan, task_id: str | None = None) -> dict[str, Any]:
+    def run(self, plan: GenerationPlan, task_id: str | None = None) -> Generated:
         """Generate a plan in ONE run of the WebUI's own processing; our Script, handed the plan, gives every image
         its prompt and binds nothing."""
         if self.generator is None:
             raise GenerationUnavailable("image generation is not available here")
         task_id = task_id or f"task(prompt-templates-{uuid.uuid4().hex[:12]})"
-        result = self.generator.run(plan, task_id)
-        info = json.loads(result.get("info") or "{}")
-        return {
-            "images": result.get("images") or [],
-            "parameters": result.get("parameters") or {},
-            "info": result.get("info") or "",
-            "prompts": info.get("all_prompts", plan.prompts),
-            "negative_prompts": info.get("all_negative_prompts", plan.negative_prompts),
-            "seeds": info.get("all_seeds", plan.seeds),
-            "template": plan.template,
-            "task_id": task_id,
-        }
+        reply = self.generator.run(plan, task_id)
+        info = reply.info_dict()
+        return Generated(
+            images=list(reply.images),
+            info=reply.info,
+            prompts=info.get("all_prompts", plan.prompts),
+            negative_prompts=info.get("all_negative_prompts", plan.negative_prompts),
+            seeds=info.get("all_seeds", plan.seeds),
+            template=plan.template,
+            task_id=task_id,
+            parameters=dict(plan.payload),
+        )
 
-    def generate(self, request: Mapping[str, Any], given: set[str], kind: Kind) -> dict[str, Any]:
+    def generate(self, request: Mapping[str, Any], given: set[str], kind: Kind) -> Generated:
+        """Plan `request` and run it; `parameters` is the request as the caller sent it, with the batching used."""
         plan = self.plan(request, given, kind)
-        result = self.run(plan, request.get("force_task_id") or None)
-        result["parameters"] = {**request, "batch_size": plan.batch_size, "n_iter": plan.n_iter}
+        generated = self.run(plan, request.get("force_task_id") or None)
+        parameters = {**request, "batch_size": plan.batch_size, "n_iter": plan.n_iter}
         if kind == "img2img":  # as /sdapi/v1/img2img answers: the images sent are not echoed back
-            result["parameters"].update(init_images=None, mask=None)
-        return result
+            parameters.update(init_images=None, mask=None)
+        return replace(generated, parameters=parameters)
 
     def _checked_parameters(self, record: TemplateRecord) -> dict[str, Any]:
         """A template's stored parameters, checked again: a template saved before they were checked at save (or

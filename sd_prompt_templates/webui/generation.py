@@ -14,7 +14,7 @@ from modules import progress
 from modules.api import models as api_models
 
 from sd_prompt_templates.models import dump
-from sd_prompt_templates.plan import GenerationPlan, Kind
+from sd_prompt_templates.plan import GenerationPlan, Kind, WebUIReply
 from sd_prompt_templates.service import GenerationUnavailable
 
 PATHS: dict[Kind, str] = {"txt2img": "/sdapi/v1/txt2img", "img2img": "/sdapi/v1/img2img"}
@@ -55,13 +55,13 @@ class WebUIGenerator:
                     ) from None
             return self._private_api
 
-    def run(self, plan: GenerationPlan, task_id: str) -> dict[str, Any]:
+    def run(self, plan: GenerationPlan, task_id: str) -> WebUIReply:
         request = getattr(api_models, MODELS[plan.kind])(**plan.webui_request(task_id))
         try:
-            response = self._handler(plan.kind)(request)
+            response = dump(self._handler(plan.kind)(request))
         finally:
             release_task(task_id)
-        return dump(response)
+        return WebUIReply(images=list(response.get("images") or []), info=response.get("info") or "")
 
 
 def release_task(task_id: str) -> None:

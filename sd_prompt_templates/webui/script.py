@@ -18,6 +18,7 @@ from sd_prompt_templates.plan import GenerationPlan
 from sd_prompt_templates.planning import (
     PlanError,
     Problem,
+    UnknownTemplate,
     batches,
     check_prompt_count,
     infotext_fields,
@@ -101,11 +102,8 @@ class PromptTemplatesScript(scripts.Script):
                 plan = planned(p, options)
             else:
                 self.plan_for_user(p, options)
-        except PlanError as exc:
-            refuse(p, exc)
-            return
         except Exception as exc:  # the WebUI would swallow it and generate the template's raw text
-            refuse(p, PlanError([Problem("template", f"{type(exc).__name__}: {exc}")], status=500))
+            refuse(p, exc)
             return
         if plan is not None:
             p.n_iter = plan.n_iter
@@ -148,11 +146,8 @@ class PromptTemplatesScript(scripts.Script):
                 follows = getattr(p, "enable_hr", False)
                 hires = prompts if follows and p.hr_prompt == p.prompt else None
                 hires_negatives = negatives if follows and p.hr_negative_prompt == p.negative_prompt else None
-        except PlanError as exc:
-            refuse(p, exc)
-            return
         except Exception as exc:
-            refuse(p, PlanError([Problem("template", f"{type(exc).__name__}: {exc}")], status=500))
+            refuse(p, exc)
             return
         apply_prompts(p, prompts, negatives, hires, hires_negatives, seeds)
 
@@ -267,13 +262,23 @@ def restore_template_source(infotext: str, params: dict[str, Any]) -> None:
         params["Negative prompt"] = params[PARAMS["negative_source"]]
 
 
-def refuse(p: Any, error: PlanError) -> None:
+def failure(error: Exception) -> PromptTemplateFailure:
+    """What the WebUI's API answers for `error`: 404 for a template that does not exist, 422 for any other problem
+    of the request, 500 for anything else (with its type and message, never a bare "Internal Server Error")."""
+    if isinstance(error, UnknownTemplate):
+        return PromptTemplateFailure(error.problems, 404)
+    if isinstance(error, PlanError):
+        return PromptTemplateFailure(error.problems, 422)
+    return PromptTemplateFailure([Problem("template", f"{type(error).__name__}: {error}")], 500)
+
+
+def refuse(p: Any, error: Exception) -> None:
     """The WebUI runs every Script hook inside try/except and carries on, so raising here would not stop the
     generation. `p.init` is the first call after the scripts' process() that it does not wrap: make it raise."""
-    failure = PromptTemplateFailure(error.problems, error.status)
+    refusal = failure(error)
 
     def raise_failure(*_args: Any, **_kwargs: Any) -> None:
-        raise failure
+        raise refusal
 
     p.init = raise_failure
     setattr(p, STATE, None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from typing import Any
 
 from modules import call_queue, shared
@@ -18,9 +17,9 @@ from sd_prompt_templates.webui.tab import TabPorts
 
 def generate(plan: GenerationPlan, task_id: str) -> tuple[list[Any], list[str]]:
     """The plan the tab made, run as the REST API runs one: the same port, the same Script applying it."""
-    result = runtime.service().run(plan, task_id or None)
-    images = [Image.open(io.BytesIO(base64.b64decode(data))) for data in result["images"][: plan.images]]
-    return images, json.loads(result["info"] or "{}").get("infotexts", [])
+    generated = runtime.service().run(plan, task_id or None)
+    images = [Image.open(io.BytesIO(base64.b64decode(data))) for data in generated.images[: plan.images]]
+    return images, generated.infotexts()
 
 
 def send_buttons(infotext: Any, gallery: Any) -> None:

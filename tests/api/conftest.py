@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from sd_prompt_templates.api.deps import ApiContext
 from sd_prompt_templates.api.main import mount
-from sd_prompt_templates.plan import SCRIPT_KEY, GenerationPlan
+from sd_prompt_templates.plan import SCRIPT_KEY, GenerationPlan, WebUIReply
 from sd_prompt_templates.service import PromptService
 from sd_prompt_templates.settings import Settings
 from tests.conftest import write_files
@@ -56,7 +56,7 @@ class FakeGenerator:
         self.service = service_for_script
         self.payloads: list[dict[str, Any]] = []
 
-    def run(self, plan: GenerationPlan, task_id: str) -> dict[str, Any]:
+    def run(self, plan: GenerationPlan, task_id: str) -> WebUIReply:
         payload = json.loads(json.dumps(plan.webui_request(task_id)))  # as it travels: JSON values only
         self.payloads.append(payload)
         applied = GenerationPlan.from_dict(payload["alwayson_scripts"][SCRIPT_KEY]["args"][0]["plan"])
@@ -70,7 +70,7 @@ class FakeGenerator:
             "all_seeds": applied.seeds,
             "infotexts": [f"{p}\nSeed: {s}" for p, s in zip(prompts, applied.seeds, strict=False)],
         }
-        return {"images": [png(p) for p in prompts], "parameters": payload, "info": json.dumps(info)}
+        return WebUIReply(images=[png(p) for p in prompts], info=json.dumps(info))
 
 
 @pytest.fixture

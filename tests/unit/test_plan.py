@@ -95,3 +95,43 @@ def test_a_plan_that_breaks_its_invariants_is_refused(change, message):
     good = GenerationPlan("txt2img", {}, "a", "", ["a", "b"], ["", ""], [1, 2], 2, 1).to_dict()
     with pytest.raises(ValueError, match=message):
         GenerationPlan.from_dict({**good, **change})
+
+
+@settings(max_examples=200, deadline=None)
+@given(plans(), st.data())
+def test_the_parts_of_a_plan_are_its_images_in_order(plan, data):
+    start = data.draw(st.integers(0, plan.images - 1))
+    stop = data.draw(st.integers(start + 1, plan.images))
+    part = plan.part(start, stop)
+    part.check()
+    assert (part.batch_size, part.n_iter) == (stop - start, 1)
+    assert part.prompts == plan.prompts[start:stop] and part.seeds == plan.seeds[start:stop]
+    assert part.negative_prompts == plan.negative_prompts[start:stop]
+    if plan.hires_prompts is not None:
+        assert part.hires_prompts == plan.hires_prompts[start:stop]
+    assert part.webui_request("t")["seed"] == plan.seeds[start]
+    rebuilt = [p for a, b in plan.batch_bounds() for p in plan.part(a, b).prompts]
+    assert rebuilt == plan.prompts
+
+
+def test_a_part_with_variations_numbers_its_subseeds_on():
+    plan = GenerationPlan(
+        kind="txt2img",
+        payload={"subseed": 100, "subseed_strength": 0.5},
+        prompt_source="x",
+        negative_source="",
+        prompts=["a", "b", "c", "d"],
+        negative_prompts=[""] * 4,
+        seeds=[7] * 4,
+        batch_size=2,
+        n_iter=2,
+    )
+    assert plan.part(2, 4).payload["subseed"] == 102 and plan.payload["subseed"] == 100
+    assert plan.batch_bounds() == [(0, 2), (2, 4)]
+
+
+@pytest.mark.parametrize(("start", "stop"), [(-1, 1), (0, 0), (2, 1), (0, 5)])
+def test_a_part_outside_the_plan_is_refused(start, stop):
+    plan = GenerationPlan("txt2img", {}, "x", "", ["a"] * 4, [""] * 4, [1, 2, 3, 4], 4, 1)
+    with pytest.raises(ValueError, match="within it"):
+        plan.part(start, stop)

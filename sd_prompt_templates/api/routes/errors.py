@@ -9,7 +9,7 @@ from fastapi import HTTPException
 
 from sd_prompt_templates.library import InvalidTemplate, StaleVersion, TemplateExists, TemplateNotFound
 from sd_prompt_templates.models import ErrorList, ErrorMessage
-from sd_prompt_templates.planning import PlanError
+from sd_prompt_templates.planning import PlanError, UnknownTemplate
 from sd_prompt_templates.service import GenerationUnavailable
 
 _REASONS = {
@@ -33,8 +33,10 @@ def answers() -> Iterator[None]:
     """The library's and the planner's refusals, as HTTP answers with the field (and line/column) at fault."""
     try:
         yield
+    except UnknownTemplate as exc:
+        raise HTTPException(status_code=404, detail=[p.as_dict() for p in exc.problems]) from None
     except PlanError as exc:
-        raise HTTPException(status_code=exc.status, detail=[p.as_dict() for p in exc.problems]) from None
+        raise HTTPException(status_code=422, detail=[p.as_dict() for p in exc.problems]) from None
     except InvalidTemplate as exc:
         raise HTTPException(status_code=422, detail=[p.as_dict() for p in exc.problems]) from None
     except TemplateNotFound as exc:

@@ -83,6 +83,6 @@ def build(txt2img_request: type[BaseModel], img2img_request: type[BaseModel] | N
 
 def generate(service: PromptService, body: BaseModel, kind: Kind) -> JSONResponse:
     with answers():
-        result = service.generate(dump(body), fields_set(body), kind)
+        generated = service.generate(dump(body), fields_set(body), kind)
     # Already plain JSON types: skip FastAPI's re-validation and re-encoding of every base64 image.
-    return JSONResponse(result)
+    return JSONResponse(generated.to_dict())

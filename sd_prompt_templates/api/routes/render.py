@@ -23,7 +23,7 @@ def build(request_model: type[BaseModel]) -> APIRouter:
         draws a new one each time), without generating anything. `count` is how many prompts the template gives
         in all (null beyond 2^53 - 1), `count_text` the same as text (any size)."""
         with answers():
-            result = service.render(dump(body), fields_set(body))
-        return {**result, "total": result["count"]}
+            plan = service.plan(dump(body), fields_set(body))
+        return RenderResponse.from_plan(plan)
 
     return router
