@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import collections.abc
+import dataclasses
+import typing
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic
 from pydantic import BaseModel, Field
 
 from sd_prompt_templates.counts import json_count, show
-from sd_prompt_templates.library.records import INT64_MAX, ParameterSchema
+from sd_prompt_templates.engine import Mode, VariableValue
+from sd_prompt_templates.library.records import INT64_MAX, ParameterSchema, TemplateDraft, TemplateRecord, VariableSpec
 
 if TYPE_CHECKING:
     from sd_prompt_templates.plan import GenerationPlan
@@ -17,8 +21,6 @@ if TYPE_CHECKING:
 PYDANTIC_V2 = pydantic.VERSION.startswith("2")
 # pydantic 2 writes `anyOf: [..., null]` for an Optional field; pydantic 1 writes nothing unless told
 NULLABLE: dict[str, Any] = {} if PYDANTIC_V2 else {"nullable": True}
-Mode = Literal["random", "combinatorial"]
-VariableValue = Union[str, int, float]  # noqa: UP007  (a runtime alias pydantic 1 must read)
 
 
 class StrictModel(BaseModel):
@@ -142,33 +144,48 @@ INFOTEXT_LABELS = {
 }
 
 
-class VariableSpecModel(StrictModel):
-    name: str = Field(..., description="Letters, digits, '_' or '-'.")
-    type: Literal["text", "choice", "number"] = "text"
-    default: VariableValue | None = None
-    choices: list[str] = Field(default_factory=list, description="The allowed values of a choice variable.")
-    description: str = ""
+def api_model(cls: type[Any], name: str, base: type[BaseModel], models: Mapping[type[Any], type[BaseModel]]) -> Any:
+    """A pydantic model of a dataclass of the core (a template, a variable): the same fields, types, defaults and
+    documentation, so the API states the schema the core defines instead of a second copy of it. Tuples become
+    lists and nested dataclasses their own models (`models`). Checks beyond types stay in the core's validation."""
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, Any] = {}
+    for item in dataclasses.fields(cls):
+        info = dict(item.metadata)
+        required = info.pop("required", False)
+        if item.default is not dataclasses.MISSING and not required:
+            default = list(item.default) if isinstance(item.default, tuple) else item.default
+            spec = Field(default, **info)
+        elif item.default_factory is not dataclasses.MISSING and not required:
+            spec = Field(default_factory=item.default_factory, **info)
+        else:
+            spec = Field(..., **info)
+        fields[item.name] = (_api_type(hints[item.name], models), spec)
+    return pydantic.create_model(name, __base__=base, __module__=__name__, **fields)  # type: ignore[call-overload, unused-ignore]
 
 
-class TemplateIn(StrictModel):
-    """A template as written by a user."""
-
-    name: str = Field(..., description="Unique slug: 1-64 of a-z, 0-9, '-', '_'.", examples=["portrait"])
-    title: str = ""
-    description: str = ""
-    prompt: str = Field(..., description="The prompt template.")
-    negative_prompt: str = ""
-    variables: list[VariableSpecModel] = Field(default_factory=list)
-    parameters: dict[str, Any] = Field(
-        default_factory=dict, description="Default generation parameters (any /sdapi/v1/txt2img field)."
-    )
-    tags: list[str] = Field(default_factory=list)
+def _api_type(hint: Any, models: Mapping[type[Any], type[BaseModel]]) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint in models:
+        return models[hint]
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return list[_api_type(args[0], models)]  # type: ignore[misc, unused-ignore]
+    if origin is collections.abc.Mapping:
+        return dict[args[0], args[1]]  # type: ignore[valid-type]
+    return hint
 
 
-class TemplateOut(TemplateIn):
-    created_at: str
-    updated_at: str
-    version: int = Field(..., description="Send it back as `version` (or If-Match) when you update or delete.")
+VariableSpecModel = api_model(VariableSpec, "VariableSpecModel", StrictModel, {})
+if TYPE_CHECKING:  # what mypy sees of the models made below
+
+    class TemplateIn(StrictModel): ...
+
+    class TemplateOut(BaseModel): ...
+
+else:
+    TemplateIn = api_model(TemplateDraft, "TemplateIn", StrictModel, {VariableSpec: VariableSpecModel})
+    TemplateIn.__doc__ = "A template as written by a user."
+    TemplateOut = api_model(TemplateRecord, "TemplateOut", BaseModel, {VariableSpec: VariableSpecModel})
 
 
 class TemplateUpdate(TemplateIn):

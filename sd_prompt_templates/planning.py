@@ -21,7 +21,7 @@ from sd_prompt_templates.library import (
     TemplateStore,
     resolve_variables,
 )
-from sd_prompt_templates.library.records import INT64_MAX, INT64_MIN, PARAMETER_RULES, rule_problem
+from sd_prompt_templates.library.records import PARAMETER_RULES, rule_problem, value_text
 from sd_prompt_templates.models import INFOTEXT_LABELS
 from sd_prompt_templates.settings import GenerationLimits
 
@@ -140,14 +140,10 @@ def bind(
         values = {}
         problems = []
         for key, value in variables.items():
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                problems.append(Problem(f"variables.{key}", "must be text or a number"))
-            elif isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
-                problems.append(Problem(f"variables.{key}", "is too large: send a number this long as text"))
-            elif isinstance(value, float) and not math.isfinite(value):
-                problems.append(Problem(f"variables.{key}", "must be a finite number"))
-            else:
-                values[key] = value if isinstance(value, str) else _number_text(value)
+            try:
+                values[key] = value_text(key, value)
+            except ValueError as exc:
+                problems.append(Problem(f"variables.{key}", str(exc)))
         if problems:
             raise PlanError(problems)
         prompt_source, negative_source = prompt, negative_prompt
@@ -161,10 +157,6 @@ def bind(
             raise PlanError([Problem(field_name, prefix + exc.message, exc.line, exc.column)]) from None
     version = record.version if record is not None else None
     return Bound(template or None, prompt_source, negative_source, values, expansions[0], expansions[1], version)
-
-
-def _number_text(value: int | float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def check_prompt_count(n: int, limits: Limits, mode: str, total: int, offset: int) -> None:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Protocol
+from typing import Protocol, Union
 
 from sd_prompt_templates.engine.errors import TemplateError, TemplateLimitError, error_at
 from sd_prompt_templates.engine.generators import (
@@ -63,7 +63,7 @@ class WildcardSource(Protocol):
         ...
 
 
-VariableValue = str | int | float
+VariableValue = Union[str, int, float]  # noqa: UP007  (a runtime alias: pydantic 1 reads it in API models)
 _Binding = Gen | int  # a generator to expand at each use, or the slot of an immediate definition
 _NOTHING_SPECIAL = re.compile(r"[^{}$_\\]*")
 MAX_WILDCARD_NAMES = 1_000  # names one `__{a|b}__`-style wildcard may become

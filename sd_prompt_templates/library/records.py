@@ -8,28 +8,34 @@ import math
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from sd_prompt_templates.engine import DEFAULT_LIMITS, Limits, TemplateError, parse
+from sd_prompt_templates.engine import DEFAULT_LIMITS, Limits, TemplateError, VariableValue, parse
 from sd_prompt_templates.engine.errors import position
 
-VARIABLE_TYPES = ("text", "choice", "number")
+VARIABLE_TYPES: tuple[VariableType, ...] = ("text", "choice", "number")
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 VARIABLE_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 MAX_TITLE, MAX_DESCRIPTION, MAX_TAGS, MAX_TAG, MAX_PARAMETERS_JSON = 200, 5_000, 32, 50, 20_000
 
-Scalar = str | int | float
+VariableType = Literal["text", "choice", "number"]
 
 # Every integer the API takes fits in 64 bits (SQLite's integers, the WebUI's seeds): beyond, it is refused.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
+def doc(text: str, **schema: Any) -> dict[str, Any]:
+    """A field's documentation (and OpenAPI extras such as `examples`), for the API models made from these classes
+    (models.api_model): the template's schema is written once, here."""
+    return {"description": text, **schema}
+
+
 @dataclass(frozen=True)
 class VariableSpec:
-    name: str
-    type: str = "text"
-    default: Scalar | None = None
-    choices: tuple[str, ...] = ()
+    name: str = field(metadata=doc("Letters, digits, '_' or '-', starting with a letter or '_'."))
+    type: VariableType = "text"
+    default: VariableValue | None = None
+    choices: tuple[str, ...] = field(default=(), metadata=doc("The allowed values of a choice variable."))
     description: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -38,15 +44,18 @@ class VariableSpec:
 
 @dataclass(frozen=True)
 class TemplateDraft:
-    """The fields a user writes; the store adds timestamps and a version."""
+    """The fields a user writes; the store adds timestamps and a version. The API's request and response models are
+    made from this class (models.api_model); `validate_draft` checks what types alone cannot say."""
 
-    name: str
+    name: str = field(metadata=doc("Unique slug: 1-64 of a-z, 0-9, '-', '_'.", examples=["portrait"]))
     title: str = ""
     description: str = ""
-    prompt: str = ""
+    prompt: str = field(default="", metadata=doc("The prompt template.", required=True))
     negative_prompt: str = ""
     variables: tuple[VariableSpec, ...] = ()
-    parameters: Mapping[str, Any] = field(default_factory=dict)
+    parameters: Mapping[str, Any] = field(
+        default_factory=dict, metadata=doc("Default generation parameters (any /sdapi/v1/txt2img field).")
+    )
     tags: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
@@ -64,9 +73,12 @@ class TemplateDraft:
 
 @dataclass(frozen=True)
 class TemplateRecord(TemplateDraft):
-    created_at: str = ""
-    updated_at: str = ""
-    version: int = 1
+    created_at: str = field(default="", metadata=doc("", required=True))
+    updated_at: str = field(default="", metadata=doc("", required=True))
+    version: int = field(
+        default=1,
+        metadata=doc("Send it back as `version` (or If-Match) when you update or delete.", required=True),
+    )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -398,29 +410,37 @@ def _variables(raw: Any, problem: Any) -> list[VariableSpec]:
     return specs
 
 
+def value_text(name: str, value: Any) -> str:
+    """The text any variable value stands for: text as it is, a number as it reads (5.0 is "5"); ValueError saying
+    why for anything else. Inline templates' variables are checked by this alone; declared ones also by type."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"'{name}' takes text or a number")
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"'{name}' takes integers of at most {len(str(INT64_MAX))} digits: send a longer one as text")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"'{name}' takes a finite number")
+    if isinstance(value, str):
+        return value
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def coerce_value(spec: VariableSpec, value: Any) -> str:
     """The text a value stands for in a prompt, or ValueError saying what the variable accepts."""
-    if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
-        raise ValueError(f"'{spec.name}' takes integers of at most {len(str(INT64_MAX))} digits")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"'{spec.name}' takes a finite number")
-    if spec.type == "number":
-        if isinstance(value, str):
-            try:
-                value = float(value.strip()) if value.strip() else None
-            except ValueError:
-                value = None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"'{spec.name}' takes a number")
-        if abs(value) > INT64_MAX:
-            raise ValueError(f"'{spec.name}' takes numbers of at most {len(str(INT64_MAX))} digits")
-        return str(int(value)) if float(value).is_integer() else repr(float(value))
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"'{spec.name}' takes text")
-    text = value if isinstance(value, str) else str(value)
-    if spec.type == "choice" and text not in spec.choices:
-        raise ValueError(f"'{spec.name}' takes one of: {', '.join(spec.choices)}")
-    return text
+    if spec.type != "number":
+        text = value_text(spec.name, value)
+        if spec.type == "choice" and text not in spec.choices:
+            raise ValueError(f"'{spec.name}' takes one of: {', '.join(spec.choices)}")
+        return text
+    if isinstance(value, str):
+        try:
+            value = float(value.strip()) if value.strip() else None
+        except ValueError:
+            value = None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"'{spec.name}' takes a number")
+    if abs(value) > INT64_MAX:
+        raise ValueError(f"'{spec.name}' takes numbers of at most {len(str(INT64_MAX))} digits")
+    return value_text(spec.name, value)
 
 
 def resolve_variables(specs: tuple[VariableSpec, ...], given: Mapping[str, Any] | None) -> dict[str, str]:
