@@ -128,6 +128,7 @@ class WebUIReply:
 
     images: list[str]
     info: str = ""
+    interrupted: bool = False  # stopped before its end (Interrupt or Skip): the last images are unfinished
 
     def info_dict(self) -> dict[str, Any]:
         try:

@@ -5,6 +5,7 @@ fake. Nothing here imports the WebUI."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -13,6 +14,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sd_prompt_templates.engine import Mode, fixed_seed
+from sd_prompt_templates.jobs.runner import RunInterrupted
+from sd_prompt_templates.jobs.settings import JobPaths
+from sd_prompt_templates.jobs.system import JobSystem
 from sd_prompt_templates.library import TemplateRecord, TemplateStore
 from sd_prompt_templates.library.records import INT64_MAX, PARAMETER_RULES, ParameterSchema, parameter_problems
 from sd_prompt_templates.models import count_fields, request_schema
@@ -39,6 +43,11 @@ class GenerationPort(Protocol):
         """Run a plan through the WebUI's own processing, as progress task `task_id`."""
         ...
 
+    def interrupt(self, task_id: str) -> bool:
+        """Stop the run of progress task `task_id` if it is the one running now (the WebUI's interrupt is global:
+        never another caller's run); False otherwise."""
+        ...
+
 
 class GenerationUnavailable(RuntimeError):
     pass
@@ -58,6 +67,7 @@ class PromptService:
         self._store: tuple[Path, TemplateStore] | None = None
         self._wildcards: tuple[tuple[Path, ...], WildcardLibrary] | None = None
         self.parameter_schema: ParameterSchema | None = None
+        self._jobs: JobSystem | None = None
         if request_model is not None:
             self.use_request_model(request_model)
 
@@ -86,6 +96,33 @@ class PromptService:
             if self._wildcards is None or self._wildcards[0] != dirs:
                 self._wildcards = (dirs, WildcardLibrary(dirs))
             return self._wildcards[1]
+
+    def jobs(self) -> JobSystem:
+        """The jobs of this process, beside the template library; made on first use, and again if the library
+        moved (the previous one is stopped first). Its worker runs only once `start()`ed (the glue does, when the
+        app starts)."""
+        settings = self.settings()
+        paths = JobPaths.beside(settings.library_path)
+        with self._lock:
+            current = self._jobs
+            if current is not None and current.paths == paths:
+                return current
+            self._jobs = JobSystem.open(
+                paths,
+                GeneratorPort(self),
+                worker_name=settings.worker_name or socket.gethostname(),
+                limits=lambda: self.settings().jobs,
+                webhooks=lambda: self.settings().webhooks,
+            )
+        if current is not None:
+            current.close()
+        return self._jobs
+
+    def close_jobs(self) -> None:
+        with self._lock:
+            jobs, self._jobs = self._jobs, None
+        if jobs is not None:
+            jobs.close()
 
     def bind(self, *, template: str | None, prompt: str, negative_prompt: str, variables: Mapping[str, Any]) -> Bound:
         record = read_template(self.store(), template) if template else None
@@ -200,6 +237,27 @@ class PromptService:
                 ]
             )
         return parameters
+
+
+class GeneratorPort:
+    """The jobs' way to the WebUI: the service's generation port as it is when a batch runs (the glue sets it when
+    the app starts), with an interrupted run told apart, since its last images are unfinished."""
+
+    def __init__(self, service: PromptService) -> None:
+        self.service = service
+
+    def run(self, plan: GenerationPlan, task_id: str) -> WebUIReply:
+        generator = self.service.generator
+        if generator is None:
+            raise GenerationUnavailable("image generation is not available here")
+        reply = generator.run(plan, task_id)
+        if reply.interrupted:
+            raise RunInterrupted(task_id)
+        return reply
+
+    def interrupt(self, task_id: str) -> bool:
+        generator = self.service.generator
+        return generator.interrupt(task_id) if generator is not None else False
 
 
 def _seeds(payload: dict[str, Any], images: int) -> tuple[list[int], list[int]]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sd_prompt_templates.engine import DEFAULT_LIMITS, Limits
+from sd_prompt_templates.jobs.settings import JobLimits
+from sd_prompt_templates.jobs.webhooks import WebhookSettings
 
 
 @dataclass(frozen=True)
@@ -33,3 +35,6 @@ class Settings:
     wildcard_dirs: tuple[Path, ...] = ()
     limits: Limits = DEFAULT_LIMITS
     generation: GenerationLimits = field(default_factory=GenerationLimits)
+    jobs: JobLimits = field(default_factory=JobLimits)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    worker_name: str = ""  # this WebUI's name in the jobs it runs; "" means its host name

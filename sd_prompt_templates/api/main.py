@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from sd_prompt_templates.api.deps import STATE_KEY, ApiContext, auth_enabled
-from sd_prompt_templates.api.routes import generate, meta, render, templates, wildcards
+from sd_prompt_templates.api.routes import generate, jobs, meta, render, templates, wildcards
 
 PREFIX = "/prompt-templates/v1"
 TAG = "Prompt Templates"
@@ -29,6 +29,7 @@ def build_router(txt2img_base: type[BaseModel], img2img_base: type[BaseModel] | 
     router.include_router(wildcards.router)
     router.include_router(render.build(txt2img))
     router.include_router(generate.build(txt2img, img2img))
+    router.include_router(jobs.build(jobs.request_model(txt2img, img2img), jobs.kind_fields(txt2img, img2img)))
     return router
 
 

@@ -15,7 +15,8 @@ from sd_prompt_templates import __version__
 from sd_prompt_templates.api.deps import STATE_KEY, ApiContext
 from sd_prompt_templates.api.main import PREFIX, mount
 from sd_prompt_templates.library import StoreError
-from sd_prompt_templates.webui import compat, element_ids, runtime, settings, tab, tab_ports
+from sd_prompt_templates.ui import element_ids, layout
+from sd_prompt_templates.webui import compat, runtime, settings, tab_ports
 from sd_prompt_templates.webui.generation import WebUIGenerator
 from sd_prompt_templates.webui.script import restore_template_source
 
@@ -27,10 +28,11 @@ def register() -> None:
     compat.register_callback(script_callbacks.on_ui_settings, settings.on_ui_settings, NAME)
     compat.register_callback(script_callbacks.on_infotext_pasted, restore_template_source, NAME)
     compat.register_callback(script_callbacks.on_ui_tabs, ui_tabs, NAME)
+    compat.register_callback(script_callbacks.on_script_unloaded, stop_jobs, NAME)
 
 
 def ui_tabs() -> list[tuple[Any, str, str]]:
-    return [(tab.build(tab_ports.ports()), "Prompt Templates", element_ids.TAB)]
+    return [(layout.build(tab_ports.ports()), "Prompt Templates", element_ids.TAB)]
 
 
 def app_started(demo: Any, app: Any) -> None:
@@ -53,6 +55,27 @@ def app_started(demo: Any, app: Any) -> None:
         print(f"Prompt Templates: REST API at {PREFIX}")
     else:
         print("Prompt Templates: REST API off (start the WebUI with --api to have it)")
+    start_jobs()
+
+
+def start_jobs() -> None:
+    """The jobs' worker and webhook sender: one thread each, for the life of the process (or until the scripts
+    are reloaded). Jobs a killed WebUI left running resume at their next image."""
+    service = runtime.service()
+    try:
+        jobs = service.jobs()
+        jobs.start()
+        queued = len(jobs.store.queued_ids())
+    except Exception as exc:  # the WebUI must start whatever happens to the jobs' files
+        print(f"Prompt Templates: jobs are off: {type(exc).__name__}: {exc}")
+        return
+    print(f"Prompt Templates: jobs at {jobs.paths.root} ({queued} queued), worker '{jobs.runner.worker_name}'")
+
+
+def stop_jobs() -> None:
+    """A script reload brings new code: the old worker stops (its job goes back to the queue, to resume at its
+    next image) before the new one starts."""
+    runtime.service().close_jobs()
 
 
 def mount_api(app: Any) -> None:

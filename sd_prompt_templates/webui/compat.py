@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import secrets
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,9 @@ def _first_flag(*names: str) -> str | None:
         if value:
             return value
     return None
+
+
+def worker_name() -> str:
+    """This WebUI's default name in the jobs it runs: its host and port, unique per WebUI on a machine."""
+    port = getattr(shared.cmd_opts, "port", None) or 7860
+    return f"{socket.gethostname()}:{port}"

@@ -10,7 +10,7 @@ import threading
 from typing import Any
 
 from fastapi import FastAPI
-from modules import progress
+from modules import progress, shared
 from modules.api import models as api_models
 
 from sd_prompt_templates.models import dump
@@ -59,9 +59,20 @@ class WebUIGenerator:
         request = getattr(api_models, MODELS[plan.kind])(**plan.webui_request(task_id))
         try:
             response = dump(self._handler(plan.kind)(request))
+            # read before the next run begins (state.begin() clears them): Interrupt or Skip during this one
+            interrupted = bool(shared.state.interrupted or getattr(shared.state, "skipped", False))
         finally:
             release_task(task_id)
-        return WebUIReply(images=list(response.get("images") or []), info=response.get("info") or "")
+        images = list(response.get("images") or [])
+        return WebUIReply(images=images, info=response.get("info") or "", interrupted=interrupted)
+
+    def interrupt(self, task_id: str) -> bool:
+        """Interrupt the WebUI's current run if it is task `task_id`'s. The WebUI's interrupt is global; its
+        current task id says whose run it is."""
+        if progress.current_task != task_id:
+            return False
+        shared.state.interrupt()
+        return True
 
 
 def release_task(task_id: str) -> None:

@@ -25,7 +25,8 @@ from sd_prompt_templates.planning import (
     parse_variables,
     variables_text,
 )
-from sd_prompt_templates.webui import element_ids, runtime
+from sd_prompt_templates.ui import element_ids
+from sd_prompt_templates.webui import runtime
 
 TITLE = "Prompt Templates"  # never changes: API callers name the script by it in alwayson_scripts
 PROMPT_BOX = "(the prompt box)"

@@ -8,6 +8,8 @@ import gradio as gr
 from modules import shared
 
 from sd_prompt_templates.engine import DEFAULT_LIMITS, MAX_DEPTH, Limits
+from sd_prompt_templates.jobs.settings import GB, JobLimits
+from sd_prompt_templates.jobs.webhooks import WebhookSettings, parse_allowed_hosts
 from sd_prompt_templates.library import default_library_path
 from sd_prompt_templates.settings import GenerationLimits, Settings
 from sd_prompt_templates.webui import compat
@@ -44,6 +46,45 @@ NUMBERS = (
     ),
 )
 CPU_IMAGE_PIXELS = 384 * 384
+_JOBS = JobLimits()
+JOB_NUMBERS = (
+    ("jobs_max_queued", _JOBS.max_queued_jobs, "Jobs: most jobs waiting at once", 1, 1_000_000),
+    ("jobs_max_images", _JOBS.max_images_per_job, "Jobs: most images in one job", 1, 100_000),
+    (
+        "jobs_max_attempts",
+        _JOBS.max_attempts,
+        "Jobs: starts in a row without a new image (failed, or the WebUI stopped) before a job fails",
+        1,
+        100,
+    ),
+    (
+        "jobs_retention_days",
+        int(_JOBS.retention_days),
+        "Jobs: keep finished jobs and their images this many days",
+        1,
+        36_500,
+    ),
+    (
+        "jobs_retention_gb",
+        _JOBS.retention_bytes // GB,
+        "Jobs: keep at most this many GB of finished jobs' images",
+        1,
+        100_000,
+    ),
+)
+TEXTS = (
+    ("worker_name", "Jobs: this WebUI's name in the jobs it runs (empty: host:port)"),
+    (
+        "webhook_secret",
+        "Webhooks: signing secret for webhooks that give none (whsec_ + base64, Standard Webhooks; empty: such "
+        "webhooks are refused)",
+    ),
+    (
+        "webhook_allowed_hosts",
+        "Webhooks: hosts they may call, comma-separated (empty: any public host; list 127.0.0.1, localhost, "
+        "*.example.com or 10.0.0.0/8 to allow those; add * to allow public hosts besides)",
+    ),
+)
 
 
 def _default(value: object) -> object:
@@ -71,7 +112,9 @@ def on_ui_settings() -> None:
             section=SECTION,
         ),
     )
-    for name, default, label, low, high in NUMBERS:
+    for name, label in TEXTS:
+        add(KEY + name, shared.OptionInfo("", label, section=SECTION))
+    for name, default, label, low, high in NUMBERS + JOB_NUMBERS:
         add(
             KEY + name,
             shared.OptionInfo(
@@ -104,7 +147,7 @@ def wildcard_dirs() -> tuple[Path, ...]:
 
 def current() -> Settings:
     path = str(_option("library_path", "")).strip()
-    numbers = {name: int(_option(name, _default(default))) for name, default, *_ in NUMBERS}  # type: ignore[call-overload]
+    numbers = {name: int(_option(name, _default(default))) for name, default, *_ in NUMBERS + JOB_NUMBERS}  # type: ignore[call-overload]
     return Settings(
         library_path=Path(path).expanduser() if path else default_library_path(shared.data_path),
         wildcard_dirs=wildcard_dirs(),
@@ -122,4 +165,20 @@ def current() -> Settings:
             auto_batch_pixels=numbers["auto_batch_pixels"],
             auto_batch_image_pixels=numbers["auto_batch_image_pixels"],
         ),
+        jobs=JobLimits(
+            max_queued_jobs=numbers["jobs_max_queued"],
+            max_images_per_job=numbers["jobs_max_images"],
+            max_attempts=numbers["jobs_max_attempts"],
+            retention_days=float(numbers["jobs_retention_days"]),
+            retention_bytes=numbers["jobs_retention_gb"] * GB,
+        ),
+        webhooks=webhook_settings(),
+        worker_name=str(_option("worker_name", "")).strip() or compat.worker_name(),
+    )
+
+
+def webhook_settings() -> WebhookSettings:
+    secret = str(_option("webhook_secret", "")).strip()
+    return WebhookSettings(
+        secret=secret or None, allowed_hosts=parse_allowed_hosts(str(_option("webhook_allowed_hosts", "")))
     )

@@ -1,4 +1,4 @@
-"""The WebUI's side of the tab: generation through the one generation port (the WebUI's own txt2img, under its
+"""The WebUI's side of the tab (ui/): generation through the one generation port (the WebUI's own txt2img, under its
 queue lock, as a progress task the page follows), interrupt, samplers, and the "Send to txt2img/img2img" buttons."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from modules import call_queue, shared
 from PIL import Image
 
 from sd_prompt_templates.plan import GenerationPlan
+from sd_prompt_templates.ui.ports import TabPorts
 from sd_prompt_templates.webui import compat, runtime
-from sd_prompt_templates.webui.tab import TabPorts
 
 
 def generate(plan: GenerationPlan, task_id: str) -> tuple[list[Any], list[str]]:

@@ -72,6 +72,9 @@ class FakeGenerator:
         }
         return WebUIReply(images=[png(p) for p in prompts], info=json.dumps(info))
 
+    def interrupt(self, task_id: str) -> bool:
+        return False
+
 
 @pytest.fixture
 def settings(tmp_path: Path, wildcard_dir: Path) -> Settings:

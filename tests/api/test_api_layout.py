@@ -24,6 +24,14 @@ OPERATION_IDS = {
     ("POST", "/render"): "render_prompt_templates_v1_render_post",
     ("POST", "/txt2img"): "txt2img_prompt_templates_v1_txt2img_post",
     ("POST", "/img2img"): "img2img_prompt_templates_v1_img2img_post",
+    ("POST", "/jobs"): "submit_job_prompt_templates_v1_jobs_post",
+    ("GET", "/jobs"): "list_jobs_prompt_templates_v1_jobs_get",
+    ("GET", "/jobs/{job_id}"): "get_job_prompt_templates_v1_jobs__job_id__get",
+    ("DELETE", "/jobs/{job_id}"): "delete_job_prompt_templates_v1_jobs__job_id__delete",
+    ("POST", "/jobs/{job_id}/rerun"): "rerun_job_prompt_templates_v1_jobs__job_id__rerun_post",
+    ("GET", "/jobs/{job_id}/images/{index}"): "get_job_image_prompt_templates_v1_jobs__job_id__images__index__get",
+    ("GET", "/jobs/{job_id}/images"): "get_job_images_prompt_templates_v1_jobs__job_id__images_get",
+    ("GET", "/jobs/{job_id}/events"): "job_events_prompt_templates_v1_jobs__job_id__events_get",
 }
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from sd_prompt_templates.library import InvalidTemplate
 from sd_prompt_templates.service import PromptService
-from sd_prompt_templates.webui import tab_handlers
+from sd_prompt_templates.ui.handlers.library import EditorInputs, SaveInputs, save
 
 PREFIX = "/prompt-templates/v1"
 
@@ -88,13 +88,11 @@ def test_good_parameters_are_kept_as_given(api):
 
 def test_the_tabs_save_path_checks_them_with_the_same_model(api):
     """The tab saves through the service's store: the same checks, the same WebUI model."""
-    _, _, text = tab_handlers.save(
-        api.service, "", None, tab_handlers.Editor(name="t", prompt="x", parameters='{"width": "wide"}')
+    _, _, text = save(
+        api.service, SaveInputs(editor=EditorInputs(name="t", prompt="x", parameters='{"width": "wide"}'))
     )
     assert "parameters.width" in text and "integer" in text
-    _, _, text = tab_handlers.save(
-        api.service, "", None, tab_handlers.Editor(name="t", prompt="x", parameters='{"widht": 64}')
-    )
+    _, _, text = save(api.service, SaveInputs(editor=EditorInputs(name="t", prompt="x", parameters='{"widht": 64}')))
     assert "parameters.widht" in text and "did you mean width" in text
     with pytest.raises(InvalidTemplate) as info:
         api.service.store().create(template({"seed": "lucky"}))

@@ -211,6 +211,14 @@ ROUTES = [
     ("post", "/render"),
     ("post", "/txt2img"),
     ("post", "/img2img"),
+    ("post", "/jobs"),
+    ("get", "/jobs"),
+    ("get", "/jobs/j0"),
+    ("delete", "/jobs/j0"),
+    ("post", "/jobs/j0/rerun"),
+    ("get", "/jobs/j0/images/0"),
+    ("get", "/jobs/j0/images"),
+    ("get", "/jobs/j0/events"),
 ]
 
 
@@ -228,14 +236,23 @@ def test_every_route_is_covered_by_the_auth_test(api):
     paths = {
         (m.lower(), r.path.removeprefix(PREFIX)) for r in api.app.routes if r.path.startswith(PREFIX) for m in r.methods
     }
-    covered = {(m, p.replace("/x", "/{name}").replace("/colors", "/{name:path}")) for m, p in ROUTES}
+    covered = {
+        (
+            m,
+            p.replace("/x", "/{name}")
+            .replace("/colors", "/{name:path}")
+            .replace("/j0", "/{job_id}")
+            .replace("/0", "/{index}"),
+        )
+        for m, p in ROUTES
+    }
     assert paths == covered
 
 
 def test_openapi_documents_every_route_with_schemas_and_an_example(api):
     schema = api.client.get("/openapi.json").json()
     ours = {p for p in schema["paths"] if p.startswith(PREFIX)}
-    assert len(ours) == 10
+    assert len(ours) == 16
     assert {"init_images", "denoising_strength", "template"} <= set(
         schema["components"]["schemas"]["PromptTemplatesImg2ImgRequest"]["properties"]
     )

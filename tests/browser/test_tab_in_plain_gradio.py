@@ -13,7 +13,7 @@ import pytest
 
 from sd_prompt_templates.library import TemplateStore
 from sd_prompt_templates.library.store import EXAMPLES
-from sd_prompt_templates.webui import element_ids as ids
+from sd_prompt_templates.ui import element_ids as ids
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
@@ -82,6 +82,11 @@ class Tab:
 
     def thumbnails(self) -> Locator:
         return self.part("gallery").locator(".thumbnail-item")
+
+    def jobs(self, status: str | None = None) -> Locator:
+        """The Jobs table's rows, newest first; only those of a status if given."""
+        selector = f"tr[data-job][data-status='{status}']" if status else "tr[data-job]"
+        return self.part("jobs-table").locator(selector)
 
     def open_new_template(self) -> None:
         self.button("new").click()
@@ -211,3 +216,42 @@ def test_tab_in_plain_gradio_saved_message_stays(tab_page: Page, screenshot: Scr
     tab_page.wait_for_timeout(1_000)  # the change handler's answer comes within this
     screenshot(tab_page, "saved")
     expect(tab.part("status")).to_contain_text("Saved 'saved-message' (version 1).", timeout=1_000)
+
+
+def test_tab_in_plain_gradio_queue_three_runs_and_watch_them_finish(tab_page: Page, screenshot: Screenshot) -> None:
+    """Queue beside Generate: three runs become three jobs, which the app's worker runs one after another while
+    the Jobs list shows them again by itself until they are done; Open shows a job's images with their prompts."""
+    page, tab = tab_page, Tab(tab_page)
+    expect(tab.part("jobs-table")).to_contain_text("No jobs yet")
+    tab.open_new_template()
+    tab.fill("prompt", "a {red|blue} ${animal} in a queue")
+    tab.fill("values", VALUES)
+    tab.fill("count", "2")
+    tab.fill("seed", str(SEED))
+    expect(tab.part("preview-info")).to_contain_text("2 combinations (all shown).")
+
+    for queued in range(1, 4):
+        tab.button("queue").click()
+        expect(tab.jobs()).to_have_count(queued)  # each answer shows the list again, the new job on top
+        expect(tab.part("generation-info")).to_contain_text(re.compile(r"Queued job \w{8} \(2 images, "))
+    screenshot(page, "01-queued")
+
+    # No Refresh clicked: the list shows itself again while jobs are queued or running.
+    expect(tab.jobs("succeeded")).to_have_count(3, timeout=60_000)
+    bars = tab.part("jobs-table").locator("[role=progressbar][aria-valuenow='100']")
+    expect(bars).to_have_count(3)
+    assert {bar.evaluate("e => e.firstElementChild.style.width") for bar in bars.all()} == {"100%"}
+    expect(tab.part("jobs-table").locator("td", has_text=re.compile(r"^2/2$"))).to_have_count(3)
+    screenshot(page, "02-finished")
+
+    newest = str(tab.jobs().first.get_attribute("data-job"))
+    tab.part("job").get_by_role("radio", name=newest[:8], exact=True).check()
+    tab.button("job-open").click()
+    expect(tab.part("jobs-info")).to_contain_text(f"Job {newest[:8]} (succeeded): 2 of 2 images.")
+    expect(tab.thumbnails()).to_have_count(2)
+    expect(tab.part("gallery").locator(".caption-label")).to_have_text(
+        ["a red cat in a queue", "a blue cat in a queue"]
+    )
+    tab.thumbnails().first.click()
+    expect(tab.field("infotext")).to_have_value(re.compile(rf"^a red cat in a queue\nSeed: {SEED}, "))
+    screenshot(page, "03-opened")

@@ -33,6 +33,7 @@ def webui(tmp_path, monkeypatch):
     monkeypatch.delenv("SD_PROMPT_TEMPLATES_LIBRARY", raising=False)
     callbacks.clear_callbacks()
     yield callbacks
+    callbacks.script_unloaded_callback()  # as the WebUI does before it reloads scripts: our jobs' threads stop
     callbacks.clear_callbacks()
 
 
@@ -53,7 +54,7 @@ def hooks_without_name(callbacks, monkeypatch):
 
         return on
 
-    for hook in ("on_app_started", "on_ui_settings", "on_infotext_pasted", "on_ui_tabs"):
+    for hook in ("on_app_started", "on_ui_settings", "on_infotext_pasted", "on_ui_tabs", "on_script_unloaded"):
         monkeypatch.setattr(callbacks, hook, nameless(getattr(callbacks, hook)))
 
 

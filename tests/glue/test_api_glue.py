@@ -52,10 +52,11 @@ def test_parameters_the_webui_takes_are_saved(started):
 
 
 def test_the_tab_saves_through_a_service_that_knows_the_model(started):
-    from sd_prompt_templates.webui import runtime, tab_handlers
+    from sd_prompt_templates.ui.handlers.library import EditorInputs, SaveInputs, save
+    from sd_prompt_templates.webui import runtime
 
-    editor = tab_handlers.Editor(name="t", prompt="x", parameters='{"override_settings": "x", "widht": 1}')
-    _, version, text = tab_handlers.save(runtime.service(), "", None, editor)
+    editor = EditorInputs(name="t", prompt="x", parameters='{"override_settings": "x", "widht": 1}')
+    _, version, text = save(runtime.service(), SaveInputs(original="", version=None, editor=editor))
     assert version is None and "parameters.override_settings" in text and "parameters.widht" in text
 
 

@@ -164,6 +164,7 @@ def test_forge_classic_hooks_take_no_name(forge_classic):
         "callbacks_ui_settings": [None],
         "callbacks_infotext_pasted": [None],
         "callbacks_ui_tabs": [None],
+        "callbacks_script_unloaded": [None],
     }
 
 

@@ -16,6 +16,7 @@ def test_loading_the_entry_file_registers_callbacks_and_does_no_work(webui, tmp_
         "callbacks_ui_settings": ["sd-prompt-templates"],
         "callbacks_infotext_pasted": ["sd-prompt-templates"],
         "callbacks_ui_tabs": ["sd-prompt-templates"],
+        "callbacks_script_unloaded": ["sd-prompt-templates"],
     }
     assert not (tmp_path / "prompt-templates").exists()  # nothing happens at import
 
@@ -117,29 +118,18 @@ def test_the_tab_is_built_with_the_webuis_ports(started):
 def test_tab_generation_runs_one_process_images_with_a_prompt_per_image(started, monkeypatch):
     from modules import call_queue, processing, progress, shared
 
-    from sd_prompt_templates.webui import tab_handlers, tab_ports
+    from sd_prompt_templates.ui.handlers.generation import GenerateInputs, PreviewInputs, generate
+    from sd_prompt_templates.webui import tab_ports
 
     runs = []
     process_images = processing.process_images
     monkeypatch.setattr(processing, "process_images", lambda p: runs.append(p) or process_images(p))
     service = tab_ports.ports().service()
-    images, infotexts, info = tab_handlers.generate(
+    asked = PreviewInputs("a {red|blue} cat", "blurry", "", "combinatorial", count=0, seed=5, variables=None)
+    images, infotexts, info = generate(
         service,
         tab_ports.generate,
-        "task(tab-1)",
-        "a {red|blue} cat",
-        "blurry",
-        "",
-        "combinatorial",
-        0,
-        5,
-        None,
-        "Euler a",
-        2,
-        7,
-        64,
-        64,
-        "",
+        GenerateInputs("task(tab-1)", asked, "Euler a", steps=2, cfg=7, width=64, height=64, template=""),
     )
     assert [caption for _, caption in images] == ["a red cat", "a blue cat"]
     assert infotexts[1].startswith("a blue cat\nNegative prompt: blurry\nSeed: 6")

@@ -3,11 +3,11 @@
 import re
 from pathlib import Path
 
-from sd_prompt_templates.webui import element_ids
+from sd_prompt_templates.ui import element_ids
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = element_ids.PREFIX
-PY = "\n".join(p.read_text() for p in (ROOT / "sd_prompt_templates" / "webui").glob("*.py"))
+PY = "\n".join(p.read_text() for part in ("ui", "webui") for p in (ROOT / "sd_prompt_templates" / part).rglob("*.py"))
 JS = "\n".join(p.read_text() for p in (ROOT / "javascript").glob("*.js"))
 CSS = (ROOT / "style.css").read_text()
 

@@ -79,6 +79,17 @@ class WebUI:
         except urllib.error.HTTPError as error:
             return Reply(error.code, _decode(error.read()), dict(error.headers))
 
+    def get_bytes(self, path: str) -> tuple[int, bytes]:
+        """GET a binary answer (an image, a zip): its status and bytes."""
+        request = urllib.request.Request(self.url + path)
+        if self.auth:
+            request.add_header("Authorization", "Basic " + base64.b64encode(":".join(self.auth).encode()).decode())
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
     def post_without_content_type(self, path: str, data: bytes) -> tuple[int, bytes]:
         """What `requests.post(url, data=json.dumps(payload))` sends: a body and no Content-Type header."""
         parts = urllib.parse.urlsplit(self.url)

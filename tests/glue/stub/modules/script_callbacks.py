@@ -69,3 +69,15 @@ def ui_tabs_callback():
     for c in callback_map["callbacks_ui_tabs"]:
         res += c.callback() or []
     return res
+
+
+callback_map["callbacks_script_unloaded"] = []
+
+
+def on_script_unloaded(callback, *, name=None):
+    add_callback(callback_map["callbacks_script_unloaded"], callback, name=name, category="script_unloaded")
+
+
+def script_unloaded_callback() -> None:
+    for c in callback_map["callbacks_script_unloaded"]:
+        c.callback()

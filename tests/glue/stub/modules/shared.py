@@ -12,11 +12,12 @@ opts = Options()
 
 class _State:
     def __init__(self):
-        self.job_count, self.begun, self.ended, self.interrupted = -1, 0, 0, False
+        self.job_count, self.begun, self.ended, self.interrupted, self.skipped = -1, 0, 0, False, False
 
     def begin(self, job="(unknown)"):
         self.begun += 1
         self.job_count = -1
+        self.interrupted = self.skipped = False  # as State.begin() clears them
 
     def end(self):
         self.ended += 1

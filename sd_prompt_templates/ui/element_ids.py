@@ -19,3 +19,6 @@ ERROR_CLASS = f"{PREFIX}-error"  # carries data-field/-line/-column when the err
 NAMES_CLASS = f"{PREFIX}-names"  # hidden element with the names the editor's autocomplete offers
 TOOL_CLASS = f"{PREFIX}-tool"
 EDITOR_CLASS = f"{PREFIX}-editor"  # template text areas that get autocomplete and Ctrl+Enter
+JOBS_CLASS = f"{PREFIX}-jobs"  # the Jobs section's table; its rows carry data-job and data-status
+JOB_STATUS_CLASS = f"{PREFIX}-job-status"
+PROGRESS_CLASS = f"{PREFIX}-progress"  # a job's progress bar: a span as wide as the part done, and the percent

@@ -1,0 +1,278 @@
+"""Running one job: its plan, batch by batch, from its next image, through the generation port; each image saved
+and recorded the moment its batch returns.
+
+Resuming is exact because a plan fixes every image's prompt and seed: a job stopped after image k runs
+`plan.part(k, ...)` next and makes the images it would have made, none twice (the store takes only image k next),
+none lost. A batch that was interrupted is discarded whole, since its images are partial.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+from sd_prompt_templates.jobs.images import INFOTEXT_KEY, decode_image, png_text, png_with_infotext
+from sd_prompt_templates.jobs.model import (
+    END_EVENT_OF,
+    EVENT_CANCELLED,
+    EVENT_PROGRESS,
+    EVENT_STARTED,
+    Job,
+    JobStatus,
+)
+from sd_prompt_templates.jobs.settings import JobLimits, LimitsSource
+from sd_prompt_templates.jobs.store import JobStore
+from sd_prompt_templates.plan import GenerationPlan, WebUIReply
+
+logger = logging.getLogger(__name__)
+
+INTERRUPTED_IN_WEBUI = "the run was interrupted in the WebUI"
+
+
+class RunInterrupted(Exception):
+    """A port raises this when the WebUI's run was interrupted (by `interrupt`, or by someone pressing the
+    WebUI's Interrupt): its images are partial, and the runner discards them."""
+
+
+class JobPort(Protocol):
+    """How a job reaches the WebUI: the WebUI's glue implements it; tests pass a fake."""
+
+    def run(self, plan: GenerationPlan, task_id: str) -> WebUIReply:
+        """Generate `plan` (one batch) as WebUI progress task `task_id`: its images as base64 PNGs in the plan's
+        order, and the WebUI's info (JSON with "infotexts"). Raise RunInterrupted if the run was interrupted."""
+        ...
+
+    def interrupt(self, task_id: str) -> bool:
+        """Stop the run of `task_id` if it is the one running now (the WebUI's interrupt is global: never stop
+        another caller's run); False otherwise."""
+        ...
+
+
+Notify = Callable[[Job, str], None]
+"""Told of each job event ("job.started", "job.progress" after each batch, and the end): the webhook sender's hook."""
+
+
+class JobRunError(Exception):
+    """The WebUI answered something a job cannot use (e.g. fewer images than asked)."""
+
+
+def task_id_for(job_id: str, start: int) -> str:
+    """The WebUI progress task of a job's batch from image `start`: names the job, so a progress poll or an
+    interrupt can tell whose run it is."""
+    return f"task(prompt-templates-job-{job_id}-{start})"
+
+
+def remaining_batches(plan: GenerationPlan, images_done: int) -> list[tuple[int, int]]:
+    """The (start, stop) of each batch still to make: the plan's own batches, the first cut to start at the next
+    image when a job stopped inside it."""
+    return [(max(start, images_done), stop) for start, stop in plan.batch_bounds() if stop > images_done]
+
+
+_active_lock = threading.Lock()
+_active_jobs: set[str] = set()
+
+
+def jobs_running_here() -> frozenset[str]:
+    """The jobs that a runner of this process is running right now: a queue (re)started in the same process, e.g.
+    after a script reload, must not take them for jobs a dead process left behind."""
+    with _active_lock:
+        return frozenset(_active_jobs)
+
+
+@contextmanager
+def _running_here(job_id: str) -> Iterator[None]:
+    with _active_lock:
+        _active_jobs.add(job_id)
+    try:
+        yield
+    finally:
+        with _active_lock:
+            _active_jobs.discard(job_id)
+
+
+def _never() -> bool:
+    return False
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: JobStore,
+        port: JobPort,
+        *,
+        worker_name: str,
+        notify: Notify | None = None,
+        clock: Callable[[], float] = time.time,
+        limits: LimitsSource = JobLimits,
+    ) -> None:
+        self.store = store
+        self.port = port
+        self.worker_name = worker_name
+        self.notify = notify
+        self.clock = clock
+        self.limits = limits
+        self._lock = threading.Lock()  # the current task and the interrupts we made, across threads
+        self._current_task: str | None = None
+        self._interrupted: set[str] = set()
+
+    # -- running --------------------------------------------------------------------------------------------
+    def run_job(self, job_id: str, should_stop: Callable[[], bool] = _never) -> Job | None:
+        """Run a queued job to its end, or until it is cancelled, fails, or `should_stop()` says so between two
+        batches (then it goes back to the queue, its attempt not counted). None if it was not queued (cancelled
+        meanwhile, or taken by another worker). An attempt that raises goes back to the queue, or fails with the
+        reason once it has used its attempts."""
+        job = self.store.claim(job_id, self.worker_name, self.clock())
+        if job is None:
+            return None
+        with _running_here(job_id):
+            self._tell(job, EVENT_STARTED)
+            try:
+                return self._run_batches(job, should_stop)
+            except Exception as exc:
+                return self._after_error(job_id, exc)
+
+    def _run_batches(self, job: Job, should_stop: Callable[[], bool]) -> Job:
+        for start, stop in remaining_batches(job.plan, job.images_done):
+            if should_stop():
+                return self._give_back(job)
+            task_id = task_id_for(job.id, start)
+            job = self.store.set_task(job.id, task_id)
+            if job.cancel_requested:
+                return self._end(job, JobStatus.CANCELLED)
+            part = job.plan.part(start, stop)
+            reply = self._run_batch(part, task_id)
+            if reply is None:
+                return self._end_interrupted(job.id, should_stop)
+            job = self._save_batch(job, start, part, reply)
+            self._tell(job, EVENT_PROGRESS)
+        return self._end(job, JobStatus.SUCCEEDED)
+
+    def _run_batch(self, part: GenerationPlan, task_id: str) -> WebUIReply | None:
+        """The WebUI's reply for one batch; None if its run was interrupted (its images are partial)."""
+        with self._lock:
+            self._current_task = task_id
+        reply: WebUIReply | None = None
+        error: Exception | None = None
+        try:
+            reply = self.port.run(part, task_id)
+        except RunInterrupted:
+            pass
+        except Exception as exc:
+            error = exc
+        finally:
+            with self._lock:
+                self._current_task = None
+                interrupted_by_us = task_id in self._interrupted
+                self._interrupted.discard(task_id)
+        if interrupted_by_us or (reply is None and error is None):
+            return None
+        if error is not None:
+            raise error
+        return reply
+
+    def _save_batch(self, job: Job, start: int, part: GenerationPlan, reply: WebUIReply) -> Job:
+        """Record each image of a batch at once, with its prompt and seed from the plan and its infotext in it.
+        Images past the batch's (e.g. an extension's extra outputs) are not the job's."""
+        if len(reply.images) < part.images:
+            raise JobRunError(f"the WebUI returned {len(reply.images)} images for a batch of {part.images}")
+        infotexts = reply.info_dict().get("infotexts")
+        infotexts = infotexts if isinstance(infotexts, list) else []
+        for i in range(part.images):
+            given = str(infotexts[i]) if i < len(infotexts) and infotexts[i] is not None else ""
+            png = png_with_infotext(decode_image(reply.images[i]), given)
+            job = self.store.record_image(
+                job.id,
+                start + i,
+                png,
+                part.prompts[i],
+                part.negative_prompts[i],
+                part.seeds[i],
+                given or png_text(png).get(INFOTEXT_KEY, ""),
+                self.clock(),
+            )
+        return job
+
+    # -- endings --------------------------------------------------------------------------------------------
+    def _end(self, job: Job, status: JobStatus, error: str | None = None) -> Job:
+        job = self.store.finish(job.id, status, error, self.clock())
+        self._tell(job, END_EVENT_OF[status])
+        return job
+
+    def _end_interrupted(self, job_id: str, should_stop: Callable[[], bool]) -> Job:
+        """A batch was interrupted: by a cancel, by a stop of the worker (the job waits for the next start), or by
+        someone in the WebUI (the job is cancelled: the WebUI's Interrupt means stop)."""
+        job = self.store.get(job_id)
+        if job.cancel_requested:
+            return self._end(job, JobStatus.CANCELLED)
+        if should_stop():
+            return self._give_back(job)
+        return self._end(job, JobStatus.CANCELLED, INTERRUPTED_IN_WEBUI)
+
+    def _give_back(self, job: Job) -> Job:
+        logger.info("job %s goes back to the queue at image %d: the worker stops", job.id, job.images_done)
+        return self._requeue(job.id, job.error, count_attempt=False)
+
+    def _requeue(self, job_id: str, error: str | None, *, count_attempt: bool = True) -> Job:
+        """Back to the queue; or cancelled, if a cancel came in meanwhile (the store decides, atomically)."""
+        job = self.store.requeue(job_id, error, count_attempt=count_attempt, now=self.clock())
+        if job.status is JobStatus.CANCELLED:
+            self._tell(job, EVENT_CANCELLED)
+        return job
+
+    def _after_error(self, job_id: str, exc: Exception) -> Job:
+        """An attempt raised: the job tries again from its next image, or fails with the reason once it has used
+        its attempts, or is cancelled if that was asked meanwhile."""
+        reason = f"{type(exc).__name__}: {exc}"
+        job = self.store.get(job_id)
+        logger.error(
+            "job %s, attempt %d, failed at image %d: %s", job_id, job.attempts, job.images_done, reason, exc_info=exc
+        )
+        if job.status is not JobStatus.RUNNING:
+            return job
+        if job.cancel_requested:
+            return self._end(job, JobStatus.CANCELLED)
+        if job.attempts >= self.limits().max_attempts:
+            return self._end(job, JobStatus.FAILED, reason)
+        return self._requeue(job_id, reason)
+
+    # -- cancelling -----------------------------------------------------------------------------------------
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a job: a queued one at once; a running one is flagged and its batch interrupted — that batch
+        only, through the port, which checks it is the run going on — and it keeps the images already saved; a
+        finished one stays as it is (the job returned says which)."""
+        before = self.store.get(job_id)
+        job = self.store.request_cancel(job_id, self.clock())
+        if job.status is JobStatus.CANCELLED and before.status is JobStatus.QUEUED:
+            self._tell(job, EVENT_CANCELLED)
+        elif job.status is JobStatus.RUNNING and job.task_id is not None:
+            self._interrupt(job.task_id)
+        return job
+
+    def interrupt_current(self) -> bool:
+        """Interrupt the batch this runner is running, if any (a stopping worker); its job goes back to the queue
+        when `should_stop()` says so, or is cancelled otherwise."""
+        with self._lock:
+            task_id = self._current_task
+        return task_id is not None and self._interrupt(task_id)
+
+    def _interrupt(self, task_id: str) -> bool:
+        # Under the lock: the batch's end reads `_interrupted` under it too, so it cannot miss this interrupt.
+        with self._lock:
+            interrupted = self.port.interrupt(task_id)
+            if interrupted and task_id == self._current_task:
+                self._interrupted.add(task_id)
+        return interrupted
+
+    # -- events ---------------------------------------------------------------------------------------------
+    def _tell(self, job: Job, event: str) -> None:
+        """A listener's failure never breaks a job."""
+        if self.notify is None:
+            return
+        try:
+            self.notify(job, event)
+        except Exception:
+            logger.exception("the listener of job events failed on %s of job %s", event, job.id)

@@ -1,0 +1,156 @@
+"""Jobs on the real WebUI: submitted, run by its worker through its own txt2img, followed, cancelled, signed
+webhooks, idempotency, and a WebUI killed mid-job that finishes the job after it restarts.
+
+The kill test needs SD_WEBUI_KILL_RESTART: a shell command that kills the WebUI with SIGKILL and starts it again on
+the same data directory and port, returning once it answers (the harness's run-suite.sh sets it)."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+import pytest
+from PIL import Image
+
+SMALL = {"steps": 2, "width": 64, "height": 64}
+SLOW = {"steps": 12, "width": 128, "height": 128, "batch_size": 1}  # a few seconds an image on a CPU
+WAIT = 900.0
+
+
+def submit(webui, body, **kwargs):
+    reply = webui.ours("POST", "/jobs", body, **kwargs)
+    assert reply.status in (200, 202), reply.body
+    return reply.body
+
+
+def job(webui, job_id):
+    reply = webui.ours("GET", f"/jobs/{job_id}")
+    assert reply.status == 200, reply.body
+    return reply.body
+
+
+def wait_until(webui, job_id, done, what, timeout=WAIT):
+    deadline = time.monotonic() + timeout
+    current = job(webui, job_id)
+    while not done(current):
+        assert time.monotonic() < deadline, f"job {job_id} never got {what}: {current}"
+        time.sleep(0.2)
+        current = job(webui, job_id)
+    return current
+
+
+def finished(current):
+    return current["status"] in ("succeeded", "failed", "cancelled")
+
+
+def png_infotext(webui, url):
+    status, data = webui.get_bytes(url)
+    assert status == 200
+    return Image.open(io.BytesIO(data)).info.get("parameters", "")
+
+
+def test_five_jobs_are_made_one_after_another_with_their_prompts_and_seeds(webui):
+    jobs = [
+        submit(webui, {"prompt": f"job{i} {{red|blue}} boat", "mode": "combinatorial", "seed": 100 * i, **SMALL})
+        for i in range(5)
+    ]
+    assert all(j["status"] in ("queued", "running") for j in jobs)
+    for i, submitted in enumerate(jobs):
+        done = wait_until(webui, submitted["id"], finished, "finished")
+        assert done["status"] == "succeeded", done
+        assert done["prompts"] == [f"job{i} red boat", f"job{i} blue boat"]
+        assert done["seeds"] == submitted["seeds"] == [100 * i, 100 * i + 1] and len(done["images"]) == 2
+        for url, prompt, seed in zip(done["images"], done["prompts"], done["seeds"], strict=True):
+            text = png_infotext(webui, url)
+            assert text.split("\n", 1)[0] == prompt and f"Seed: {seed}," in text, text
+
+
+def test_cancelling_a_queued_and_a_running_job_leaves_another_untouched(webui):
+    running = submit(webui, {"prompt": "a slow {cat|dog|fox|owl|elk|yak}", "mode": "combinatorial", **SLOW})
+    untouched = submit(webui, {"prompt": "a quick {red|blue} fish", "mode": "combinatorial", "seed": 5, **SMALL})
+    queued = submit(webui, {"prompt": "never made", **SMALL})
+    wait_until(webui, running["id"], lambda j: j["progress"]["images_done"] >= 1, "its first image")
+    assert webui.ours("DELETE", f"/jobs/{queued['id']}").body["status"] == "cancelled"
+    webui.ours("DELETE", f"/jobs/{running['id']}")
+    stopped = wait_until(webui, running["id"], finished, "cancelled")
+    assert stopped["status"] == "cancelled" and 1 <= stopped["progress"]["images_done"] < 6
+    assert len(stopped["images"]) == stopped["progress"]["images_done"]  # the images made before are kept
+    done = wait_until(webui, untouched["id"], finished, "finished")
+    assert done["status"] == "succeeded" and len(done["images"]) == 2
+    assert job(webui, queued["id"])["progress"]["images_done"] == 0
+
+
+def test_the_same_idempotency_key_twice_makes_one_job(webui):
+    body = {"prompt": "idempotent cat", "seed": 7, **SMALL}
+    key = {"Idempotency-Key": f"suite-{time.time_ns()}"}
+    first = webui.ours("POST", "/jobs", body, headers=key)
+    second = webui.ours("POST", "/jobs", body, headers=key)
+    assert (first.status, second.status) == (202, 200) and first.body["id"] == second.body["id"]
+    assert webui.ours("POST", "/jobs", {**body, "seed": 8}, headers=key).status == 409
+    wait_until(webui, first.body["id"], finished, "finished")
+
+
+def test_a_bad_template_is_refused_at_submit(webui):
+    reply = webui.ours("POST", "/jobs", {"prompt": "a {red|blue cat", **SMALL})
+    assert reply.status == 422 and reply.body["detail"][0]["line"] == 1
+
+
+class Receiver(BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        Receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_local_receiver_gets_a_signed_webhook_that_verifies(webui):
+    standardwebhooks = pytest.importorskip("standardwebhooks", reason="pip install standardwebhooks in this venv")
+    secret = "whsec_" + __import__("base64").b64encode(os.urandom(32)).decode()
+    options = webui.call("POST", "/sdapi/v1/options", {"prompt_templates_webhook_allowed_hosts": "127.0.0.1"})
+    assert options.status == 200, options.body
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Receiver.received.clear()
+    try:
+        hook = {"url": f"http://127.0.0.1:{server.server_port}/hook", "secret": secret}
+        made = submit(webui, {"prompt": "a hooked {cat|dog}", "mode": "combinatorial", "webhook": hook, **SMALL})
+        wait_until(webui, made["id"], finished, "finished")
+        deadline = time.monotonic() + 60
+        while not Receiver.received and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert Receiver.received, "no webhook arrived"
+        headers, body = Receiver.received[0]
+        payload = standardwebhooks.Webhook(secret).verify(body, headers)
+        assert payload["type"] == "job.succeeded" and payload["data"]["id"] == made["id"]
+        assert len(payload["data"]["images"]) == 2
+    finally:
+        server.shutdown()
+        webui.call("POST", "/sdapi/v1/options", {"prompt_templates_webhook_allowed_hosts": ""})
+
+
+def test_a_webui_killed_mid_job_finishes_it_after_restart_every_image_once(webui, webui_dir):
+    command = os.environ.get("SD_WEBUI_KILL_RESTART")
+    if not command:
+        pytest.skip("set SD_WEBUI_KILL_RESTART to a command that kill -9s the WebUI and starts it again")
+    made = submit(webui, {"prompt": "killed {a|b|c|d|e|f} job", "mode": "combinatorial", "seed": 900, **SLOW})
+    before = wait_until(webui, made["id"], lambda j: j["progress"]["images_done"] >= 2, "two images")
+    subprocess.run(command, shell=True, check=True, timeout=900)
+    done = wait_until(webui, made["id"], finished, "finished after the restart")
+    assert done["status"] == "succeeded", done
+    assert done["progress"]["images_done"] == 6 and len(done["images"]) == 6
+    assert done["seeds"] == list(range(900, 906)) and before["progress"]["images_done"] >= 2
+    files = sorted((webui_dir / "prompt-templates" / "jobs" / made["id"]).glob("*.png"))
+    assert [f.name for f in files] == [f"{i:05d}.png" for i in range(6)]  # each image once, none left half-written
+    texts = [png_infotext(webui, url) for url in done["images"]]
+    assert [t.split("\n", 1)[0] for t in texts] == done["prompts"]
+    assert [int(t.split("Seed: ", 1)[1].split(",", 1)[0]) for t in texts] == done["seeds"]
