@@ -137,6 +137,16 @@ class WebUIReply:
             return {}
         return info if isinstance(info, dict) else {}
 
+    def made(self) -> tuple[list[str], list[str]]:
+        """The images the run made and their infotexts, in order, without the grid the WebUI puts first when it
+        returns one (a request that saves its images, with "Return grid" on: `index_of_first_image` says so)."""
+        info = self.info_dict()
+        first = info.get("index_of_first_image")
+        first = first if isinstance(first, int) and 0 <= first <= len(self.images) else 0
+        texts = info.get("infotexts")
+        texts = [str(t) for t in texts] if isinstance(texts, list) else []
+        return self.images[first:], texts[first:]
+
 
 @dataclass(frozen=True)
 class Generated:
@@ -152,9 +162,9 @@ class Generated:
     task_id: str
     parameters: dict[str, Any] = field(default_factory=dict)
 
-    def infotexts(self) -> list[str]:
-        texts = WebUIReply(self.images, self.info).info_dict().get("infotexts")
-        return [str(t) for t in texts] if isinstance(texts, list) else []
+    def made(self) -> tuple[list[str], list[str]]:
+        """See `WebUIReply.made`."""
+        return WebUIReply(self.images, self.info).made()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -13,6 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from sd_prompt_templates.batching import auto_batch_size, batches
+from sd_prompt_templates.binding import Bound, bind, infotext_fields, read_template
+from sd_prompt_templates.checks import check_generation, check_parameters, check_prompt_count
 from sd_prompt_templates.engine import Mode, fixed_seed
 from sd_prompt_templates.jobs.runner import RunInterrupted
 from sd_prompt_templates.jobs.settings import JobPaths
@@ -21,19 +24,7 @@ from sd_prompt_templates.library import TemplateRecord, TemplateStore
 from sd_prompt_templates.library.records import INT64_MAX, PARAMETER_RULES, ParameterSchema, parameter_problems
 from sd_prompt_templates.models import count_fields, request_schema
 from sd_prompt_templates.plan import OPTION_FIELDS, Generated, GenerationPlan, Kind, WebUIReply
-from sd_prompt_templates.planning import (
-    Bound,
-    PlanError,
-    Problem,
-    auto_batch_size,
-    batches,
-    bind,
-    check_generation,
-    check_parameters,
-    check_prompt_count,
-    infotext_fields,
-    read_template,
-)
+from sd_prompt_templates.problems import PlanError, Problem
 from sd_prompt_templates.settings import Settings
 from sd_prompt_templates.wildcards import WildcardLibrary
 

@@ -3,8 +3,6 @@ the webhook its caller asked for, and the refusals the jobs code raises. Plain v
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import time
@@ -12,10 +10,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
-from urllib.parse import urlsplit
 
+from sd_prompt_templates.jobs.webhooks import events as webhook_events
+from sd_prompt_templates.jobs.webhooks.addresses import url_problem
+from sd_prompt_templates.jobs.webhooks.signing import SECRET_BYTES, SECRET_PREFIX, secret_problem
 from sd_prompt_templates.plan import GenerationPlan, Kind
-from sd_prompt_templates.planning import PlanError, Problem
+from sd_prompt_templates.problems import PlanError, Problem
 
 
 class JobStatus(str, Enum):
@@ -38,21 +38,16 @@ TRANSITIONS: Mapping[JobStatus, frozenset[JobStatus]] = {
     JobStatus.CANCELLED: frozenset(),
 }
 
+# The events a job tells of. The webhook events are named once, in jobs/webhooks/events.py; `job.started` is the
+# runner's own: no webhook can ask for it.
 EVENT_STARTED = "job.started"
-EVENT_PROGRESS = "job.progress"
-EVENT_SUCCEEDED = "job.succeeded"
-EVENT_FAILED = "job.failed"
-EVENT_CANCELLED = "job.cancelled"
-END_EVENTS: tuple[str, ...] = (EVENT_SUCCEEDED, EVENT_FAILED, EVENT_CANCELLED)
-WEBHOOK_EVENTS: tuple[str, ...] = (*END_EVENTS, EVENT_PROGRESS)
-END_EVENT_OF: Mapping[JobStatus, str] = {
-    JobStatus.SUCCEEDED: EVENT_SUCCEEDED,
-    JobStatus.FAILED: EVENT_FAILED,
-    JobStatus.CANCELLED: EVENT_CANCELLED,
-}
-MAX_URL_LENGTH = 2048
-SECRET_PREFIX = "whsec_"  # Standard Webhooks: the secret is "whsec_" + base64 of its bytes...
-SECRET_BYTES = (24, 64)  # ... "between 24 bytes (192 bits) and 64 bytes (512 bits)"
+EVENT_PROGRESS: str = webhook_events.JOB_PROGRESS
+EVENT_SUCCEEDED: str = webhook_events.JOB_SUCCEEDED
+EVENT_FAILED: str = webhook_events.JOB_FAILED
+EVENT_CANCELLED: str = webhook_events.JOB_CANCELLED
+END_EVENTS: tuple[str, ...] = webhook_events.DEFAULT_EVENTS
+WEBHOOK_EVENTS: tuple[str, ...] = webhook_events.EVENTS
+END_EVENT_OF: Mapping[JobStatus, str] = {JobStatus(s): event for s, event in webhook_events.FINAL_EVENTS.items()}
 
 
 # -- refusals ---------------------------------------------------------------------------------------------------------
@@ -149,8 +144,11 @@ class Webhook:
 
 
 def webhook_problems(url: str, secret: str | None, events: Sequence[str], where: str = "webhook") -> list[Problem]:
-    problems = [Problem(f"{where}.url", message) for message in _url_problems(url)]
-    if secret is not None and not _is_secret(secret):
+    """A job's webhook against the sender's own rules for a URL's form (`webhooks.addresses.split_url`) and for a
+    secret (`webhooks.signing.secret_key`); whether its host may be called is decided at submit (`check_webhook`)."""
+    url_reason = url_problem(url)
+    problems = [] if url_reason is None else [Problem(f"{where}.url", url_reason)]
+    if secret is not None and secret_problem(secret) is not None:
         problems.append(
             Problem(
                 f"{where}.secret",
@@ -164,38 +162,6 @@ def webhook_problems(url: str, secret: str | None, events: Sequence[str], where:
         if event not in WEBHOOK_EVENTS:
             problems.append(Problem(f"{where}.events.{i}", f"must be one of {', '.join(WEBHOOK_EVENTS)}"))
     return problems
-
-
-def _url_problems(url: str) -> list[str]:
-    if len(url) > MAX_URL_LENGTH:
-        return [f"is longer than {MAX_URL_LENGTH} characters"]
-    if any(c.isspace() for c in url):
-        return ["must not contain spaces"]
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 (a bad port raises here)
-    except ValueError:
-        return ["is not a valid URL"]
-    if parts.scheme not in ("http", "https"):
-        return ["must be an http or https URL"]
-    if not host:
-        return ["must name a host"]
-    return []
-
-
-def _is_secret(secret: str) -> bool:
-    """The webhook sender's rule (jobs/webhooks.py): strict base64, padding optional, 24 to 64 bytes."""
-    if not secret.startswith(SECRET_PREFIX):
-        return False
-    encoded = secret[len(SECRET_PREFIX) :]
-    if "=" not in encoded:
-        encoded += "=" * (-len(encoded) % 4)
-    try:
-        key = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return SECRET_BYTES[0] <= len(key) <= SECRET_BYTES[1]
 
 
 # -- job --------------------------------------------------------------------------------------------------------------

@@ -177,13 +177,12 @@ class JobRunner:
     def _save_batch(self, job: Job, start: int, part: GenerationPlan, reply: WebUIReply) -> Job:
         """Record each image of a batch at once, with its prompt and seed from the plan and its infotext in it.
         Images past the batch's (e.g. an extension's extra outputs) are not the job's."""
-        if len(reply.images) < part.images:
-            raise JobRunError(f"the WebUI returned {len(reply.images)} images for a batch of {part.images}")
-        infotexts = reply.info_dict().get("infotexts")
-        infotexts = infotexts if isinstance(infotexts, list) else []
+        images, infotexts = reply.made()
+        if len(images) < part.images:
+            raise JobRunError(f"the WebUI returned {len(images)} images for a batch of {part.images}")
         for i in range(part.images):
-            given = str(infotexts[i]) if i < len(infotexts) and infotexts[i] is not None else ""
-            png = png_with_infotext(decode_image(reply.images[i]), given)
+            given = infotexts[i] if i < len(infotexts) else ""
+            png = png_with_infotext(decode_image(images[i]), given)
             job = self.store.record_image(
                 job.id,
                 start + i,

@@ -40,7 +40,7 @@ from sd_prompt_templates.jobs.model import (
 )
 from sd_prompt_templates.jobs.settings import DAY, JobLimits
 from sd_prompt_templates.plan import GenerationPlan
-from sd_prompt_templates.planning import Problem
+from sd_prompt_templates.problems import Problem
 
 logger = logging.getLogger(__name__)
 

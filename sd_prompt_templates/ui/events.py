@@ -33,6 +33,7 @@ from sd_prompt_templates.ui.ports import TabPorts
 from sd_prompt_templates.ui.sections import NO_TEMPLATE, Tab
 
 GRADIO_4 = int(gr.__version__.split(".")[0]) >= 4
+HAS_TIMER = hasattr(gr, "Timer")  # gradio 4.40 and later
 REFRESH_SECONDS = 2.0  # how often the jobs' list is shown again while a job is queued or running
 Refresh = Callable[[], tuple[list[Any], bool]]  # a listing's values, and whether to show it again soon
 
@@ -40,23 +41,23 @@ Refresh = Callable[[], tuple[list[Any], bool]]  # a listing's values, and whethe
 class Poll:
     """Shows a listing again every few seconds while something is going on, and costs nothing once nothing is:
     the one place where the gradio versions differ in this. Gradio 4 has `gr.Timer`, active only then, each tick
-    a short event. Gradio 3.41 has none, and its `every=` never stops and keeps the inputs it started with: there
+    a short event. Gradio 3.41 has no timer, and its `every=` never stops and keeps the inputs it started with: there
     a hidden number's change starts a generator that shows the listing every few seconds and ends when nothing is
     going on; the page starts no second one while it runs. Made inside the tab's Blocks; its trigger is an output
     of every event that shows the listing, set by `started`."""
 
     def __init__(self, interval: float = REFRESH_SECONDS) -> None:
         self.interval = interval
-        self.trigger: Any = gr.Timer(interval, active=False) if GRADIO_4 else gr.Number(0, visible=False)
+        self.trigger: Any = gr.Timer(interval, active=False) if HAS_TIMER else gr.Number(0, visible=False)
 
     def started(self, active: bool) -> Any:
         """The trigger's value from an event that showed the listing: polling goes on while `active`."""
-        if GRADIO_4:
+        if HAS_TIMER:
             return gr.update(active=active)
         return time.time() if active else gr.update()  # a new value starts the page's generator
 
     def wire(self, refresh: Refresh, outputs: list[Any]) -> None:
-        if GRADIO_4:
+        if HAS_TIMER:
             self.trigger.tick(self._ticking(refresh), [], [*outputs, self.trigger], show_progress="hidden")
         else:
             self.trigger.change(self._watching(refresh), [], outputs, show_progress="hidden")

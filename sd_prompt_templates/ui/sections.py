@@ -255,15 +255,12 @@ def jobs_section() -> JobsSection:
     """Filled when the page loads (ui/events.py): the jobs' files are opened at first use, not at build."""
     with gr.Accordion("Jobs", open=True, elem_id=ids.tab("jobs")):
         table = gr.HTML(elem_id=ids.tab("jobs-table"))
+        picked = gr.Radio([], label="Job", elem_id=ids.tab("job"))
         with gr.Row():
-            picked = gr.Radio([], label="Job", scale=3, elem_id=ids.tab("job"))
-            with gr.Column(scale=1):
-                with gr.Row():
-                    refresh = gr.Button("Refresh", elem_id=ids.tab("jobs-refresh"))
-                    open_ = gr.Button("Open", elem_id=ids.tab("job-open"))
-                with gr.Row():
-                    cancel = gr.Button("Cancel", variant="stop", elem_id=ids.tab("job-cancel"))
-                    rerun = gr.Button("Re-run", elem_id=ids.tab("job-rerun"))
+            refresh = gr.Button("Refresh", elem_id=ids.tab("jobs-refresh"))
+            open_ = gr.Button("Open", elem_id=ids.tab("job-open"))
+            cancel = gr.Button("Cancel", variant="stop", elem_id=ids.tab("job-cancel"))
+            rerun = gr.Button("Re-run", elem_id=ids.tab("job-rerun"))
         info = gr.HTML(elem_id=ids.tab("jobs-info"))
     return JobsSection(table, picked, refresh, open_, cancel, rerun, info)
 

@@ -13,19 +13,14 @@ import gradio as gr
 from modules import scripts, shared
 from modules.ui_components import ToolButton
 
+from sd_prompt_templates.batching import batches
+from sd_prompt_templates.binding import infotext_fields
+from sd_prompt_templates.checks import check_prompt_count
 from sd_prompt_templates.models import INFOTEXT_LABELS, ScriptArgs, validate
 from sd_prompt_templates.plan import GenerationPlan
-from sd_prompt_templates.planning import (
-    PlanError,
-    Problem,
-    UnknownTemplate,
-    batches,
-    check_prompt_count,
-    infotext_fields,
-    parse_variables,
-    variables_text,
-)
+from sd_prompt_templates.problems import PlanError, Problem, UnknownTemplate
 from sd_prompt_templates.ui import element_ids
+from sd_prompt_templates.variables_format import parse_variables, variables_text
 from sd_prompt_templates.webui import runtime
 
 TITLE = "Prompt Templates"  # never changes: API callers name the script by it in alwayson_scripts

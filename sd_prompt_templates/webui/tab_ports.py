@@ -18,8 +18,9 @@ from sd_prompt_templates.webui import compat, runtime
 def generate(plan: GenerationPlan, task_id: str) -> tuple[list[Any], list[str]]:
     """The plan the tab made, run as the REST API runs one: the same port, the same Script applying it."""
     generated = runtime.service().run(plan, task_id or None)
-    images = [Image.open(io.BytesIO(base64.b64decode(data))) for data in generated.images[: plan.images]]
-    return images, generated.infotexts()
+    made, infotexts = generated.made()  # without the grid, which the tab's saved generations may bring
+    images = [Image.open(io.BytesIO(base64.b64decode(data))) for data in made[: plan.images]]
+    return images, infotexts[: plan.images]
 
 
 def send_buttons(infotext: Any, gallery: Any) -> None:

@@ -116,7 +116,7 @@ def test_a_template_with_a_lone_surrogate_is_refused_and_the_library_still_lists
 
 
 def test_a_huge_hires_scale_is_refused(client):
-    # planning.image_sizes: int(width * 1e308) -> OverflowError: cannot convert float infinity to integer (500)
+    # checks.image_sizes: int(width * 1e308) -> OverflowError: cannot convert float infinity to integer (500)
     body = '{"prompt": "a", "steps": 2, "width": 64, "height": 64, "enable_hr": true, "hr_scale": 1e308}'
     status, payload, _ = post_raw(client, "/txt2img", body)
     assert_refused(status, payload)
@@ -200,7 +200,7 @@ HALF_MILLION = "x" * 500_000  # 21 prompts of 500,000+ characters: past the 10,0
 
 
 def test_combinatorial_prompts_past_the_request_length_are_a_422(client):
-    # Expansion.combinations raises TemplateLimitError, which planning/the routes do not catch: 500
+    # Expansion.combinations raises TemplateLimitError, which the planner and the routes do not catch: 500
     body = {"prompt": "${a}" + VARIANT_200, "variables": {"a": HALF_MILLION}, "mode": "combinatorial", "count": 21}
     status, payload, _ = post_raw(client, "/render", json.dumps(body))
     assert_refused(status, payload)

@@ -35,6 +35,7 @@ from sd_prompt_templates.ui.ports import TabPorts
 
 REPO = Path(__file__).resolve().parents[2]
 WILDCARDS = REPO / "wildcards"
+STYLE = REPO / "style.css"
 IMAGE_SIZE = (256, 256)
 LIBRARY_FILE = "templates.sqlite3"  # in --library-dir
 GRADIO_3 = gr.__version__.startswith("3.")
@@ -100,7 +101,9 @@ def build(library_dir: Path, seconds_per_image: float = 0.3) -> gr.Blocks:
     service = PromptService(lambda: settings, PlaceholderJobPort(seconds_per_image))
     service.store().install_examples()
     service.jobs().start()  # as the WebUI glue does when the app starts
-    return layout.build(TabPorts(service=lambda: service, generate=placeholder_generate))
+    blocks = layout.build(TabPorts(service=lambda: service, generate=placeholder_generate))
+    blocks.css = STYLE.read_text(encoding="utf-8")  # as the WebUI adds the extension's style.css to the page
+    return blocks
 
 
 def main(port: int, library_dir: Path | None = None, seconds_per_image: float = 0.3) -> None:

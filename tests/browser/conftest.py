@@ -70,8 +70,9 @@ class PlainApp:
 
     @property
     def library_file(self) -> Path:
-        """The app's SQLite library, which it creates on start."""
-        return next(self.library_dir.glob("*.sqlite3"))
+        """The app's SQLite library, which it creates on start (app.py's LIBRARY_FILE; the jobs' files are beside
+        it)."""
+        return self.library_dir / "templates.sqlite3"
 
 
 def free_port() -> int:

@@ -228,7 +228,8 @@ def test_tab_in_plain_gradio_queue_three_runs_and_watch_them_finish(tab_page: Pa
     tab.fill("values", VALUES)
     tab.fill("count", "2")
     tab.fill("seed", str(SEED))
-    expect(tab.part("preview-info")).to_contain_text("2 combinations (all shown).")
+    expect(tab.preview_column(0)).to_have_text([str(SEED), str(SEED + 1)])  # the last edit's preview is in
+    previewed = [text.strip() for text in tab.preview_column(1).all_inner_texts()]  # what each job makes
 
     for queued in range(1, 4):
         tab.button("queue").click()
@@ -249,9 +250,15 @@ def test_tab_in_plain_gradio_queue_three_runs_and_watch_them_finish(tab_page: Pa
     tab.button("job-open").click()
     expect(tab.part("jobs-info")).to_contain_text(f"Job {newest[:8]} (succeeded): 2 of 2 images.")
     expect(tab.thumbnails()).to_have_count(2)
-    expect(tab.part("gallery").locator(".caption-label")).to_have_text(
-        ["a red cat in a queue", "a blue cat in a queue"]
-    )
+    expect(tab.part("gallery").locator(".caption-label")).to_have_text(previewed)
     tab.thumbnails().first.click()
-    expect(tab.field("infotext")).to_have_value(re.compile(rf"^a red cat in a queue\nSeed: {SEED}, "))
+    expect(tab.field("infotext")).to_have_value(re.compile(rf"^{re.escape(previewed[0])}\nSeed: {SEED}, "))
     screenshot(page, "03-opened")
+
+    # A finished job is not cancelled; it runs again as a new job, with the same prompts and seeds.
+    tab.button("job-cancel").click()
+    expect(tab.part("jobs-info")).to_contain_text(f"Job {newest[:8]} already succeeded: nothing to cancel.")
+    tab.button("job-rerun").click()
+    expect(tab.part("jobs-info")).to_contain_text(f"Queued job {newest[:8]} again as ")
+    expect(tab.jobs()).to_have_count(4)
+    expect(tab.jobs("succeeded")).to_have_count(4, timeout=60_000)

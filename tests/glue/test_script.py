@@ -166,7 +166,8 @@ def test_pasting_restores_the_template_source():
 
 
 def test_variables_box_parsing():
-    from sd_prompt_templates.planning import PlanError, parse_variables, variables_text
+    from sd_prompt_templates.problems import PlanError
+    from sd_prompt_templates.variables_format import parse_variables, variables_text
 
     assert parse_variables("a = 1\n# note\n b=two words ") == {"a": "1", "b": "two words"}
     assert parse_variables('{"a": 1}') == {"a": 1}

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sd_prompt_templates.planning import auto_batch_size, batches
+from sd_prompt_templates.batching import auto_batch_size, batches
 from sd_prompt_templates.settings import GenerationLimits
 
 BUDGET = GenerationLimits()  # 8 x 256 x 256 pixels a batch, any image size

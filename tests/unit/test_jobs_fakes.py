@@ -77,6 +77,7 @@ class FakePort:
     fail: Callable[[int, GenerationPlan], None] | None = None
     hold: bool = False
     with_parameters: bool = False
+    with_grid: bool = False  # the grid first, as the WebUI answers a request that saves with "Return grid" on
     calls: list[Call] = field(default_factory=list)
     interrupts: list[str] = field(default_factory=list)
     entered: threading.Event = field(default_factory=threading.Event)
@@ -130,7 +131,11 @@ class FakePort:
             images.append(base64.b64encode(tiny_png(texts)).decode("ascii"))
             infotexts.append(infotext_of(prompt, seed))
         extra = base64.b64encode(tiny_png({"fake": "an extension's extra output"})).decode("ascii")
-        info = {"infotexts": infotexts, "all_seeds": plan.seeds, "all_prompts": plan.prompts}
+        info: dict[str, object] = {"infotexts": infotexts, "all_seeds": plan.seeds, "all_prompts": plan.prompts}
+        if self.with_grid:
+            grid = base64.b64encode(tiny_png({"fake": "the grid"})).decode("ascii")
+            images.insert(0, grid)
+            info.update(infotexts=["the grid's infotext", *infotexts], index_of_first_image=1)
         return WebUIReply(images=[*images, extra], info=json.dumps(info))
 
 

@@ -18,7 +18,7 @@ from sd_prompt_templates.jobs import (
     hash_request,
 )
 from sd_prompt_templates.jobs.model import TRANSITIONS, check_transition
-from sd_prompt_templates.planning import PlanError
+from sd_prompt_templates.problems import PlanError
 from tests.unit.test_jobs_fakes import make_plan
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -32,6 +32,15 @@ def seeds_asked(port: FakePort) -> list[int]:
     return [seed for call in port.calls for seed in call.seeds]
 
 
+def test_the_grid_the_webui_returns_first_is_not_saved_as_an_image(tmp_path):
+    store, runner = open_runner(tmp_path, FakePort(with_grid=True))
+    plan = make_plan(4, 2)
+    job, _ = store.submit(plan)
+    done = runner.run_job(job.id)
+    assert done is not None and done.status is JobStatus.SUCCEEDED
+    assert_images_exact(store, job.id, plan)
+
+
 def test_remaining_batches_start_at_the_next_image():
     plan = make_plan(6, 2)
     assert remaining_batches(plan, 0) == [(0, 2), (2, 4), (4, 6)]

@@ -135,3 +135,12 @@ def test_a_part_outside_the_plan_is_refused(start, stop):
     plan = GenerationPlan("txt2img", {}, "x", "", ["a"] * 4, [""] * 4, [1, 2, 3, 4], 4, 1)
     with pytest.raises(ValueError, match="within it"):
         plan.part(start, stop)
+
+
+def test_the_grid_the_webui_puts_first_is_not_one_of_the_images_made():
+    from sd_prompt_templates.plan import WebUIReply
+
+    info = {"index_of_first_image": 1, "infotexts": ["grid", "a", "b"]}
+    assert WebUIReply(["G", "A", "B"], json.dumps(info)).made() == (["A", "B"], ["a", "b"])
+    assert WebUIReply(["A"], json.dumps({"infotexts": ["a"]})).made() == (["A"], ["a"])
+    assert WebUIReply(["A"], "not json").made() == (["A"], [])

@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,8 +22,8 @@ from tests.api.conftest import FakeGenerator
 WAIT = 30.0  # seconds: a bound on waiting for the worker, never a measure
 
 
-def make_service(tmp_path: Path, wildcard_dir: Path, **settings: object) -> PromptService:
-    config = Settings(library_path=tmp_path / "t.sqlite3", wildcard_dirs=(wildcard_dir,), **settings)  # type: ignore[arg-type]
+def make_service(tmp_path: Path, wildcard_dir: Path, **settings: Any) -> PromptService:
+    config = Settings(library_path=tmp_path / "t.sqlite3", wildcard_dirs=(wildcard_dir,), **settings)
     service = PromptService(lambda: config)
     service.generator = FakeGenerator(service)
     return service
@@ -35,9 +36,9 @@ def service(tmp_path: Path, wildcard_dir: Path) -> Iterator[PromptService]:
     service.close_jobs()
 
 
-def run_of(prompt: str, count: int = 2, seed: int = 10, **more: object) -> RunInputs:
+def run_of(prompt: str, count: int = 2, seed: int = 10) -> RunInputs:
     editor = PreviewInputs(prompt=prompt, mode="combinatorial", count=count, seed=seed)
-    return RunInputs(editor, sampler="Euler a", steps=4, cfg=7, width=64, height=64, **more)  # type: ignore[arg-type]
+    return RunInputs(editor, sampler="Euler a", steps=4, cfg=7, width=64, height=64)
 
 
 def text(markup: str) -> str:

@@ -9,7 +9,7 @@ from fastapi import HTTPException
 
 from sd_prompt_templates.library import InvalidTemplate, StaleVersion, TemplateExists, TemplateNotFound
 from sd_prompt_templates.models import ErrorList, ErrorMessage
-from sd_prompt_templates.planning import PlanError, UnknownTemplate
+from sd_prompt_templates.problems import PlanError, UnknownTemplate
 from sd_prompt_templates.service import GenerationUnavailable
 
 _REASONS = {

@@ -31,7 +31,7 @@ from sd_prompt_templates.jobs import (
 from sd_prompt_templates.jobs.webhooks import check_webhook
 from sd_prompt_templates.models import NULLABLE, PYDANTIC_V2, dump, fields_set, model_fields
 from sd_prompt_templates.plan import Kind
-from sd_prompt_templates.planning import Problem
+from sd_prompt_templates.problems import Problem
 from sd_prompt_templates.service import PromptService
 
 PREFIX = "/prompt-templates/v1"

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sd_prompt_templates.plan import GenerationPlan
-from sd_prompt_templates.planning import PlanError, parse_variables
+from sd_prompt_templates.problems import PlanError
 from sd_prompt_templates.service import PromptService
 from sd_prompt_templates.ui.handlers.library import variables_from_rows
 from sd_prompt_templates.ui.handlers.messages import message, problems_html
 from sd_prompt_templates.ui.ports import Generate
+from sd_prompt_templates.variables_format import parse_variables
 
 PREVIEW_ROWS = 50
 

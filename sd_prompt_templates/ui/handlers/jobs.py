@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sd_prompt_templates.jobs import Job, JobError, JobStatus
 from sd_prompt_templates.jobs.system import JobSystem
-from sd_prompt_templates.planning import PlanError
+from sd_prompt_templates.problems import PlanError
 from sd_prompt_templates.service import PromptService
 from sd_prompt_templates.ui import element_ids
 from sd_prompt_templates.ui.handlers.generation import RunInputs, plan_problems_html, plan_run
@@ -216,10 +216,10 @@ def status_text(job: Job, place: int | None) -> str:
 
 def what_html(job: Job) -> str:
     """The library template the job came from, or else its prompt template (the tab's runs are the editor's)."""
-    summary = job.summary()
-    if summary.template:
-        return html.escape(f"{summary.template} v{summary.template_version}")
-    text = job.plan.prompt_source or (summary.prompts[0] if summary.prompts else "")
+    plan = job.plan
+    if plan.template:
+        return html.escape(f"{plan.template} v{plan.template_version}")
+    text = plan.prompt_source or (plan.prompts[0] if plan.prompts else "")
     return f"<span title='{html.escape(text)}'>{html.escape(excerpt(text))}</span>"
 
 

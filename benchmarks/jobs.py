@@ -1,0 +1,220 @@
+"""The jobs queue against plain requests, side by side in one run, on a running WebUI (started with --api and this
+extension; nothing else using it meanwhile).
+
+    python benchmarks/jobs.py [--url http://127.0.0.1:7861] [--user U --password P] [--jobs 20] [--rounds 4]
+                              [--queued 1000] [--stored 10000]
+
+Standard library only. Parts, with the issue's targets:
+  1. throughput: --jobs jobs of 8 images (64x64, 2 steps) through POST /jobs, against the same requests to
+     POST /txt2img one after another; rounds alternate the two (a job round, then a request round, and so on) and the
+     ratio is requests' time / jobs' time summed over the rounds: >= 0.97 (the queue costs at most 3 %);
+  2. the gap between one job's last image and the next job's start (its claim by the worker), median < 50 ms;
+  3. submit latency with --queued jobs waiting: p50, and p99 < 20 ms;
+  4. GET /jobs and GET /jobs/{id} with --stored jobs in the store: p99 < 50 ms.
+Parts 3 and 4 leave --stored cancelled jobs behind in the store (Settings' retention prunes them; or delete the
+WebUI's prompt-templates/jobs*.sqlite3 files while it is stopped). Part 3 needs "Jobs: most jobs waiting at once"
+(Settings) of at least --queued + 200.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import statistics
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime
+from itertools import pairwise
+from typing import Any
+
+PREFIX = "/prompt-templates/v1"
+BODY = {"prompt": "a {red|blue} {cat|dog} {sitting|running}", "mode": "combinatorial", "steps": 2, "width": 64,
+        "height": 64, "seed": 1234}  # fmt: skip
+TINY = {"prompt": "queued", "steps": 1, "width": 64, "height": 64}
+THROUGHPUT_MIN = 0.97
+GAP_MAX_MS = 50.0
+SUBMIT_P99_MAX_MS = 20.0
+READ_P99_MAX_MS = 50.0
+TIMEOUT_S = 600.0
+
+
+class Client:
+    def __init__(self, url: str, user: str | None, password: str | None) -> None:
+        self.url = url.rstrip("/")
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if user is not None:
+            token = base64.b64encode(f"{user}:{password or ''}".encode()).decode("ascii")
+            self.headers["Authorization"] = f"Basic {token}"
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, headers=self.headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+                raw = response.read()
+                return json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            raise SystemExit(f"{method} {path}: HTTP {exc.code}: {exc.read().decode(errors='replace')[:500]}") from None
+        except urllib.error.URLError as exc:
+            raise SystemExit(f"{method} {path}: cannot reach {self.url}: {exc.reason}") from None
+
+    def timed(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[float, Any]:
+        start = time.perf_counter()
+        answer = self.call(method, path, body)
+        return time.perf_counter() - start, answer
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def epoch(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def wait_all(client: Client, ids: list[str]) -> list[dict[str, Any]]:
+    done: dict[str, dict[str, Any]] = {}
+    while len(done) < len(ids):
+        for job_id in ids:
+            if job_id not in done:
+                job = client.call("GET", f"{PREFIX}/jobs/{job_id}")
+                if job["status"] in ("succeeded", "failed", "cancelled"):
+                    if job["status"] != "succeeded":
+                        raise SystemExit(f"job {job_id} {job['status']}: {job.get('error')}")
+                    done[job_id] = job
+        time.sleep(0.01)
+    return [done[i] for i in ids]
+
+
+def wait_idle(client: Client) -> None:
+    """Until no job is queued or running (another part's, or someone else's)."""
+    while any(client.call("GET", f"{PREFIX}/jobs?status={status}&limit=1")["jobs"] for status in ("queued", "running")):
+        time.sleep(0.2)
+
+
+def throughput(client: Client, jobs: int, rounds: int) -> tuple[float, float, list[dict[str, Any]]]:
+    per_round = max(1, jobs // rounds)
+    requests_time = jobs_time = 0.0
+    finished: list[dict[str, Any]] = []
+    for _ in range(rounds):
+        wait_idle(client)
+        start = time.perf_counter()
+        ids = [client.call("POST", f"{PREFIX}/jobs", BODY)["id"] for _ in range(per_round)]
+        finished += wait_all(client, ids)
+        jobs_time += time.perf_counter() - start
+        start = time.perf_counter()
+        for _ in range(per_round):
+            answer = client.call("POST", f"{PREFIX}/txt2img", BODY)
+            if len(answer["images"]) != 8:
+                raise SystemExit(f"/txt2img made {len(answer['images'])} images, expected 8")
+        requests_time += time.perf_counter() - start
+    return requests_time, jobs_time, finished
+
+
+def gaps_ms(finished: list[dict[str, Any]]) -> list[float]:
+    """Between each job's end and the start of the job after it, where it was already waiting then."""
+    ordered = sorted(finished, key=lambda j: epoch(j["started_at"]))
+    return [
+        (epoch(b["started_at"]) - epoch(a["finished_at"])) * 1000
+        for a, b in pairwise(ordered)
+        if epoch(b["created_at"]) < epoch(a["finished_at"])  # queued before the first ended: no idle time between
+    ]
+
+
+def fill(client: Client, n: int) -> list[str]:
+    return [client.call("POST", f"{PREFIX}/jobs", TINY)["id"] for _ in range(n)]
+
+
+def cancel(client: Client, ids: list[str]) -> None:
+    for job_id in ids:
+        client.call("DELETE", f"{PREFIX}/jobs/{job_id}")
+
+
+def submit_latency(client: Client, queued: int) -> list[float]:
+    ids = fill(client, queued)
+    times = []
+    for _ in range(200):
+        elapsed, job = client.timed("POST", f"{PREFIX}/jobs", TINY)
+        times.append(elapsed * 1000)
+        ids.append(job["id"])
+    cancel(client, ids)
+    return times
+
+
+def read_latency(client: Client, stored: int, chunk: int) -> tuple[list[float], list[float]]:
+    listed = client.call("GET", f"{PREFIX}/jobs?limit=500")["jobs"]
+    have, cursor = len(listed), None
+    while have < stored:  # count what is there, a page at a time
+        page = client.call("GET", f"{PREFIX}/jobs?limit=500" + (f"&cursor={cursor}" if cursor else ""))
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+        have += len(page["jobs"])
+    while have < stored:
+        ids = fill(client, min(chunk, stored - have))
+        cancel(client, ids)
+        have += len(ids)
+    some = client.call("GET", f"{PREFIX}/jobs?limit=50")["jobs"][-1]["id"]
+    lists = [client.timed("GET", f"{PREFIX}/jobs?limit=50")[0] * 1000 for _ in range(200)]
+    gets = [client.timed("GET", f"{PREFIX}/jobs/{some}")[0] * 1000 for _ in range(200)]
+    return lists, gets
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default="http://127.0.0.1:7861")
+    parser.add_argument("--user")
+    parser.add_argument("--password")
+    parser.add_argument("--jobs", type=int, default=20, help="jobs (and requests) of part 1 (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds part 1 alternates in (default: %(default)s)")
+    parser.add_argument("--queued", type=int, default=1000, help="jobs waiting in part 3 (default: %(default)s)")
+    parser.add_argument("--stored", type=int, default=10000, help="jobs in the store in part 4 (default: %(default)s)")
+    opts = parser.parse_args()
+    if min(opts.jobs, opts.rounds, opts.queued, opts.stored) < 1 or opts.jobs < opts.rounds:
+        parser.error("every count must be at least 1, and --jobs at least --rounds")
+    client = Client(opts.url, opts.user, opts.password)
+    version = client.call("GET", f"{PREFIX}/version")
+    print(f"{opts.url}: Prompt Templates {version.get('version')}; Python {sys.version.split()[0]}")
+    misses = 0
+
+    requests_time, jobs_time, finished = throughput(client, opts.jobs, opts.rounds)
+    ratio = requests_time / jobs_time
+    misses += ratio < THROUGHPUT_MIN
+    print(f"\n1. {len(finished)} jobs of 8 images (64x64, 2 steps) vs as many POST /txt2img, {opts.rounds} rounds")
+    print(f"   /txt2img one after another {requests_time:8.2f} s")
+    print(f"   through the queue          {jobs_time:8.2f} s   throughput jobs/requests {ratio:5.3f}x"
+          f"  target >= {THROUGHPUT_MIN}  {verdict(ratio >= THROUGHPUT_MIN)}")  # fmt: skip
+
+    gaps = gaps_ms(finished)
+    if gaps:
+        gap = statistics.median(gaps)
+        misses += gap >= GAP_MAX_MS
+        print(f"\n2. gap from a job's end to the next job's start: median {gap:6.1f} ms, max {max(gaps):6.1f} ms "
+              f"({len(gaps)} gaps)  target < {GAP_MAX_MS:.0f} ms  {verdict(gap < GAP_MAX_MS)}")  # fmt: skip
+
+    times = submit_latency(client, opts.queued)
+    p50, p99 = percentile(times, 50), percentile(times, 99)
+    misses += p99 >= SUBMIT_P99_MAX_MS
+    print(f"\n3. POST /jobs with {opts.queued} waiting: p50 {p50:6.1f} ms, p99 {p99:6.1f} ms"
+          f"  target p99 < {SUBMIT_P99_MAX_MS:.0f} ms  {verdict(p99 < SUBMIT_P99_MAX_MS)}")  # fmt: skip
+
+    lists, gets = read_latency(client, opts.stored, max(1, min(opts.queued, 900)))
+    for name, values in (("GET /jobs?limit=50", lists), ("GET /jobs/{id}", gets)):
+        p50, p99 = percentile(values, 50), percentile(values, 99)
+        misses += p99 >= READ_P99_MAX_MS
+        print(f"4. {name:20} with >= {opts.stored} stored: p50 {p50:6.1f} ms, p99 {p99:6.1f} ms"
+              f"  target p99 < {READ_P99_MAX_MS:.0f} ms  {verdict(p99 < READ_P99_MAX_MS)}")  # fmt: skip
+
+    print(f"\n{'all targets met' if not misses else f'{misses} target(s) missed'}")
+
+
+if __name__ == "__main__":
+    main()
