@@ -30,6 +30,9 @@ USER_RUN = "prompt_templates_run"  # (bound template, options) of a run the Scri
 APPLIED = "prompt_templates_applied"  # the prompts and seeds it gave, restored before sampling
 FIELDS = ("enabled", "template", "variables", "mode", "count", "offset")
 PARAMS = INFOTEXT_LABELS
+# What a pasted infotext gives each of the Script's inputs: worked out from the infotext by restore_template_source
+# and read by the paste under these keys, which never appear in an infotext.
+PASTED = {name: f"prompt-templates/{name}" for name in ("enabled", "template", "variables", "count", "offset")}
 
 
 class PromptTemplateFailure(Exception):
@@ -75,15 +78,17 @@ class PromptTemplatesScript(scripts.Script):
                 )
                 offset = gr.Number(0, precision=0, label="Combinatorial: start at combination", elem_id=eid("offset"))
         refresh.click(fn=lambda: gr.update(choices=[PROMPT_BOX, *template_names()]), outputs=[template])
+        # Keys only, no functions: SD.Next's paste calls should_skip(key) and fails on a function, ending the
+        # whole paste. The values these keys read are worked out by restore_template_source (on_infotext_pasted).
         self.infotext_fields = [
-            (enabled, lambda d: PARAMS["mode"] in d),
-            (template, lambda d: d.get(PARAMS["template"]) or PROMPT_BOX),
-            (variables, lambda d: variables_text(d.get(PARAMS["variables"]))),
+            (enabled, PASTED["enabled"]),
+            (template, PASTED["template"]),
+            (variables, PASTED["variables"]),
             (mode, PARAMS["mode"]),
-            (count, lambda d: int(d.get(PARAMS["count"], 0) or 0)),
-            (offset, lambda d: int(d.get(PARAMS["offset"], 0) or 0)),
+            (count, PASTED["count"]),
+            (offset, PASTED["offset"]),
         ]
-        self.paste_field_names = [PARAMS["template"], PARAMS["variables"], PARAMS["mode"]]
+        self.paste_field_names = [PARAMS["template"], PARAMS["variables"], PARAMS["mode"], *PASTED.values()]
         return [enabled, template, variables, mode, count, offset]
 
     def before_process(self, p: Any, *args: Any) -> None:
@@ -251,7 +256,13 @@ def parse_args(args: tuple[Any, ...]) -> ScriptArgs | None:
 
 
 def restore_template_source(infotext: str, params: dict[str, Any]) -> None:
-    """on_infotext_pasted: put the template itself, not one of its prompts, back into the prompt boxes."""
+    """on_infotext_pasted: put the template itself, not one of its prompts, back into the prompt boxes, and work out
+    what each of the Script's inputs gets (an infotext of ours turns it on; any other turns it off)."""
+    params[PASTED["enabled"]] = PARAMS["mode"] in params
+    params[PASTED["template"]] = params.get(PARAMS["template"]) or PROMPT_BOX
+    params[PASTED["variables"]] = variables_text(params.get(PARAMS["variables"]))
+    params[PASTED["count"]] = _whole_number(params.get(PARAMS["count"]))
+    params[PASTED["offset"]] = _whole_number(params.get(PARAMS["offset"]))
     if PARAMS["source"] in params:
         params["Prompt"] = params[PARAMS["source"]]
     if PARAMS["negative_source"] in params:
@@ -266,6 +277,13 @@ def failure(error: Exception) -> PromptTemplateFailure:
     if isinstance(error, PlanError):
         return PromptTemplateFailure(error.problems, 422)
     return PromptTemplateFailure([Problem("template", f"{type(error).__name__}: {error}")], 500)
+
+
+def _whole_number(value: Any) -> int:
+    try:
+        return max(int(str(value or 0).strip()), 0)
+    except ValueError:  # an infotext edited by hand: the input's default, rather than no paste at all
+        return 0
 
 
 def refuse(p: Any, error: Exception) -> None:

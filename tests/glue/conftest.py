@@ -104,4 +104,5 @@ def started(webui, tmp_path):
         pass
 
     Started.app, Started.client, Started.runner, Started.api, Started.shared = app, TestClient(app), runner, api, shared
+    Started.webui_callbacks = webui
     return Started

@@ -157,7 +157,7 @@ def test_api_auth_from_cmd_opts_at_request_time(started):
         started.shared.cmd_opts.api_auth = None
 
 
-def test_pasting_restores_the_template_source():
+def test_pasting_restores_the_template_source(webui):
     from sd_prompt_templates.webui.script import restore_template_source
 
     params = {"Prompt": "a red cat", "Negative prompt": "x", "Template source": "a {red|blue} cat"}
@@ -191,3 +191,52 @@ def test_prompt_limit_with_a_padded_last_batch_still_expands(started):
     )
     assert response.status_code == 200, response.text
     assert prompts_of(response)[0] == ["a", "b", "c", "a"]  # 2 batches of 2; the 4th image wraps around
+
+
+def pasted_inputs(started, params):
+    """What a paste (A1111's or SD.Next's paste_func) puts into each of the Script's inputs: the on_infotext_pasted
+    callbacks run on the parsed infotext, then each input reads its key. SD.Next calls should_skip(key), which
+    takes text only: a function as key would end the whole paste."""
+    import gradio as gr
+
+    script = started.runner.alwayson_scripts[0]
+    with gr.Blocks():
+        inputs = script.ui(False)
+    started.webui_callbacks.infotext_pasted_callback("", params)
+    assert all(isinstance(key, str) for _, key in script.infotext_fields)
+    by_component = {id(component): params.get(key) for component, key in script.infotext_fields}
+    names = ["enabled", "template", "variables", "mode", "count", "offset"]
+    return {name: by_component[id(component)] for name, component in zip(names, inputs, strict=True)}
+
+
+def test_pasting_an_infotext_of_ours_restores_every_input_of_the_script(started):
+    params = {
+        "Prompt": "portrait of an old fisherman",
+        "Template mode": "combinatorial",
+        "Prompt template": "portrait",
+        "Template variables": json.dumps({"subject": "an old fisherman", "mood": "calm"}),
+        "Template count": "4",
+        "Template offset": "2",
+    }
+    assert pasted_inputs(started, params) == {
+        "enabled": True,
+        "template": "portrait",
+        "variables": "subject = an old fisherman\nmood = calm",
+        "mode": "combinatorial",
+        "count": 4,
+        "offset": 2,
+    }
+
+
+def test_pasting_another_infotext_turns_the_script_off_and_resets_it(started):
+    params = {"Prompt": "a cat", "Steps": "20"}
+    assert pasted_inputs(started, params) == {
+        "enabled": False,
+        "template": "(the prompt box)",
+        "variables": "",
+        "mode": None,  # not in the infotext: the paste leaves the radio as it is
+        "count": 0,
+        "offset": 0,
+    }
+    edited = {"Template mode": "random", "Template count": "many"}  # edited by hand: defaults, not a failed paste
+    assert pasted_inputs(started, edited)["count"] == 0
