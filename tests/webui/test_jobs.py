@@ -6,11 +6,13 @@ the same data directory and port, returning once it answers (the harness's run-s
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import subprocess
 import threading
 import time
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
@@ -113,44 +115,69 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_local_receiver_gets_a_signed_webhook_that_verifies(webui):
+@pytest.fixture
+def receiver(webui):
+    """A webhook receiver on 127.0.0.1, which the WebUI's Settings allow (loopback is refused otherwise)."""
     standardwebhooks = pytest.importorskip("standardwebhooks", reason="pip install standardwebhooks in this venv")
-    secret = "whsec_" + __import__("base64").b64encode(os.urandom(32)).decode()
     options = webui.call("POST", "/sdapi/v1/options", {"prompt_templates_webhook_allowed_hosts": "127.0.0.1"})
     assert options.status == 200, options.body
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     Receiver.received.clear()
-    try:
-        hook = {"url": f"http://127.0.0.1:{server.server_port}/hook", "secret": secret}
-        made = submit(webui, {"prompt": "a hooked {cat|dog}", "mode": "combinatorial", "webhook": hook, **SMALL})
-        wait_until(webui, made["id"], finished, "finished")
-        deadline = time.monotonic() + 60
-        while not Receiver.received and time.monotonic() < deadline:
+    secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+
+    def verified(job_id, timeout=120.0):
+        """The signed events received for a job, verified with the standardwebhooks package."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            events = [standardwebhooks.Webhook(secret).verify(body, headers) for headers, body in Receiver.received]
+            mine = [e for e in events if e["data"]["id"] == job_id]
+            if any(e["type"] != "job.progress" for e in mine):
+                return mine
             time.sleep(0.1)
-        assert Receiver.received, "no webhook arrived"
-        headers, body = Receiver.received[0]
-        payload = standardwebhooks.Webhook(secret).verify(body, headers)
-        assert payload["type"] == "job.succeeded" and payload["data"]["id"] == made["id"]
-        assert len(payload["data"]["images"]) == 2
-    finally:
-        server.shutdown()
-        webui.call("POST", "/sdapi/v1/options", {"prompt_templates_webhook_allowed_hosts": ""})
+        raise AssertionError(f"no final webhook for job {job_id}: {Receiver.received}")
+
+    hook = {"url": f"http://127.0.0.1:{server.server_port}/hook", "secret": secret}
+    yield hook, verified
+    server.shutdown()
+    webui.call("POST", "/sdapi/v1/options", {"prompt_templates_webhook_allowed_hosts": ""})
 
 
-def test_a_webui_killed_mid_job_finishes_it_after_restart_every_image_once(webui, webui_dir):
+def test_a_local_receiver_gets_a_signed_webhook_that_verifies(webui, receiver):
+    hook, verified = receiver
+    made = submit(webui, {"prompt": "a hooked {cat|dog}", "mode": "combinatorial", "webhook": hook, **SMALL})
+    wait_until(webui, made["id"], finished, "finished")
+    (event,) = verified(made["id"])
+    assert event["type"] == "job.succeeded" and len(event["data"]["images"]) == 2
+
+
+def test_a_100_image_job_survives_a_kill_and_restart_halfway_every_image_once(webui, webui_dir, receiver):
+    """The issue's scenario: a caller submits 100 images and goes away; the WebUI is killed (SIGKILL) halfway and
+    started again; the job resumes at its next image; the caller then downloads exactly 100 images with their
+    prompts, and holds a signed webhook."""
     command = os.environ.get("SD_WEBUI_KILL_RESTART")
     if not command:
         pytest.skip("set SD_WEBUI_KILL_RESTART to a command that kill -9s the WebUI and starts it again")
-    made = submit(webui, {"prompt": "killed {a|b|c|d|e|f} job", "mode": "combinatorial", "seed": 900, **SLOW})
-    before = wait_until(webui, made["id"], lambda j: j["progress"]["images_done"] >= 2, "two images")
+    hook, verified = receiver
+    body = {"prompt": "a {red|green|blue|white|black} {cat|dog|fox|owl|elk} {sits|runs|naps|eats}", **SMALL}
+    made = submit(webui, {**body, "mode": "combinatorial", "count": 100, "seed": 900, "batch_size": 4, "webhook": hook})
+    assert made["progress"]["images_total"] == 100 and len(set(made["prompts"])) == 100
+    before = wait_until(webui, made["id"], lambda j: j["progress"]["images_done"] >= 40, "40 images")
     subprocess.run(command, shell=True, check=True, timeout=900)
     done = wait_until(webui, made["id"], finished, "finished after the restart")
     assert done["status"] == "succeeded", done
-    assert done["progress"]["images_done"] == 6 and len(done["images"]) == 6
-    assert done["seeds"] == list(range(900, 906)) and before["progress"]["images_done"] >= 2
+    assert before["progress"]["images_done"] < 100  # it was really stopped halfway
+    assert done["progress"]["images_done"] == 100 and len(done["images"]) == 100
+    assert done["prompts"] == made["prompts"] and done["seeds"] == list(range(900, 1000))
     files = sorted((webui_dir / "prompt-templates" / "jobs" / made["id"]).glob("*.png"))
-    assert [f.name for f in files] == [f"{i:05d}.png" for i in range(6)]  # each image once, none left half-written
-    texts = [png_infotext(webui, url) for url in done["images"]]
+    assert [f.name for f in files] == [f"{i:05d}.png" for i in range(100)]  # each image once, none half-written
+    status, archive = webui.get_bytes(f"{done['url']}/images")
+    assert status == 200
+    with zipfile.ZipFile(io.BytesIO(archive)) as z:
+        pngs = [n for n in z.namelist() if n.endswith(".png")]
+        assert len(pngs) == 100
+        texts = [Image.open(io.BytesIO(z.read(n))).info.get("parameters", "") for n in pngs]
     assert [t.split("\n", 1)[0] for t in texts] == done["prompts"]
     assert [int(t.split("Seed: ", 1)[1].split(",", 1)[0]) for t in texts] == done["seeds"]
+    events = verified(made["id"])
+    assert events[-1]["type"] == "job.succeeded" and len(events[-1]["data"]["images"]) == 100

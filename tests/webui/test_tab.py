@@ -179,3 +179,41 @@ def test_interrupt_stops_the_generation(page):
     info = page.locator("#prompt-templates-tab-generation-info").first
     expect(info).to_contain_text("images from", timeout=120_000)
     assert page.locator("#prompt-templates-tab-gallery img").count() < 6
+
+
+def test_queue_three_runs_from_the_tab_and_watch_them_finish(page, webui):
+    """Queue beside Generate on the real page: three runs become three jobs that the WebUI's worker makes one after
+    another, the Jobs list following them by itself; Open shows a job's images with their prompts."""
+    from playwright.sync_api import expect
+
+    page.reload()
+    open_tab(page)
+    page.locator("#prompt-templates-tab-prompt textarea").fill("a queued {red|blue} boat")
+    page.locator("#prompt-templates-tab-mode").get_by_text("combinatorial").click()
+    page.locator("#prompt-templates-tab-count input").fill("2")
+    page.locator("#prompt-templates-tab-seed input").fill("31")
+    for field, value in (("steps", "2"), ("width", "64"), ("height", "64")):
+        page.locator(f"#prompt-templates-tab-{field} input").fill(value)
+    expect(page.locator("#prompt-templates-tab-preview")).to_contain_text("a queued blue boat")
+    table = page.locator("#prompt-templates-tab-jobs-table").first
+    before = table.locator("tr[data-job]").count()
+    mine = []
+    for queued in range(1, 4):
+        page.locator("button#prompt-templates-tab-queue").click()
+        expect(table.locator("tr[data-job]")).to_have_count(min(before + queued, 20))
+        info = page.locator("#prompt-templates-tab-generation-info").first
+        expect(info).to_contain_text("Queued job")
+        mine.append(str(table.locator("tr[data-job]").first.get_attribute("data-job")))
+    shot(page, "jobs-queued")
+    for job_id in mine:  # nothing clicked: the list follows them until they are done
+        expect(table.locator(f"tr[data-job='{job_id}'][data-status='succeeded']")).to_have_count(1, timeout=300_000)
+    shot(page, "jobs-finished")
+    page.locator("#prompt-templates-tab-job").get_by_role("radio", name=mine[-1][:8], exact=True).check()
+    page.locator("button#prompt-templates-tab-job-open").click()
+    expect(page.locator("#prompt-templates-tab-gallery img")).to_have_count(2)
+    expect(page.locator("#prompt-templates-tab-gallery")).to_contain_text("a queued red boat")
+    for job_id in mine:
+        finished = webui.ours("GET", f"/jobs/{job_id}")
+        if finished.status == 200:  # the API is on: the same jobs, with their images
+            assert finished.body["prompts"] == ["a queued red boat", "a queued blue boat"]
+            assert finished.body["seeds"] == [31, 32] and len(finished.body["images"]) == 2
