@@ -34,7 +34,7 @@ def tab_forms(tab: Tab) -> TabForms:
         delete=form(DeleteInputs, **loaded, confirmed=lib.confirm, query=lib.search),
         import_=form(ImportInputs, data=tab.import_export.upload, replace=tab.import_export.replace, query=lib.search),
         preview=preview,
-        generate=form(GenerateInputs, task_id=tab.state.task_id, **dict(run.parts)),
+        generate=form(GenerateInputs, task_id=tab.state.task_id, run=run),
         queue=run,
     )
 

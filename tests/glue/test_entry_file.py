@@ -118,7 +118,7 @@ def test_the_tab_is_built_with_the_webuis_ports(started):
 def test_tab_generation_runs_one_process_images_with_a_prompt_per_image(started, monkeypatch):
     from modules import call_queue, processing, progress, shared
 
-    from sd_prompt_templates.ui.handlers.generation import GenerateInputs, PreviewInputs, generate
+    from sd_prompt_templates.ui.handlers.generation import GenerateInputs, PreviewInputs, RunInputs, generate
     from sd_prompt_templates.webui import tab_ports
 
     runs = []
@@ -129,7 +129,7 @@ def test_tab_generation_runs_one_process_images_with_a_prompt_per_image(started,
     images, infotexts, info = generate(
         service,
         tab_ports.generate,
-        GenerateInputs("task(tab-1)", asked, "Euler a", steps=2, cfg=7, width=64, height=64, template=""),
+        GenerateInputs("task(tab-1)", RunInputs(asked, "Euler a", steps=2, cfg=7, width=64, height=64, template="")),
     )
     assert [caption for _, caption in images] == ["a red cat", "a blue cat"]
     assert infotexts[1].startswith("a blue cat\nNegative prompt: blurry\nSeed: 6")

@@ -105,9 +105,8 @@ def test_preview_shows_counts_of_any_size(service):
 
 
 def generate_of(task_id, preview, width=512, height=512, memo=None, sampler="Euler a"):
-    return g.GenerateInputs(
-        task_id, preview, sampler=sampler, steps=20, cfg=7, width=width, height=height, template="", memo=memo
-    )
+    run = g.RunInputs(preview, sampler=sampler, steps=20, cfg=7, width=width, height=height, template="", memo=memo)
+    return g.GenerateInputs(task_id, run)
 
 
 def test_generate_captions_each_image_with_its_prompt_and_refuses_errors(service):

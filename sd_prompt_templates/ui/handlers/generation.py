@@ -47,24 +47,10 @@ class RunInputs:
 
 @dataclass(frozen=True)
 class GenerateInputs:
-    """A run, as the progress task the page follows. Flat, in the order of the page's values: the task id first,
-    which the page's script sets; the glue's tests build it positionally."""
+    """A run, as the progress task the page follows."""
 
     task_id: str  # the progress task the page follows: first, as the page's script sets the first value
-    preview: PreviewInputs
-    sampler: str | None = None
-    steps: float | None = 20
-    cfg: float | None = 7.0
-    width: float | None = 512
-    height: float | None = 512
-    template: str = ""
-    memo: Any = None
-
-    @property
-    def run(self) -> RunInputs:
-        return RunInputs(
-            self.preview, self.sampler, self.steps, self.cfg, self.width, self.height, self.template, self.memo
-        )
+    run: RunInputs
 
 
 def request_body(inputs: PreviewInputs) -> dict[str, Any]:
@@ -138,7 +124,7 @@ def generate(service: PromptService, port: Generate, inputs: GenerateInputs) -> 
     try:
         plan = plan_run(service, inputs.run)
     except PlanError as exc:
-        return [], [], plan_problems_html(exc, inputs.preview)
+        return [], [], plan_problems_html(exc, inputs.run.preview)
     images, infotexts = port(plan, inputs.task_id)
     captioned = [(image, text) for image, text in zip(images, plan.prompts, strict=False)]
-    return captioned, infotexts, message(f"{len(captioned)} images from '{inputs.template or 'the editor'}'.")
+    return captioned, infotexts, message(f"{len(captioned)} images from '{inputs.run.template or 'the editor'}'.")
