@@ -21,14 +21,14 @@ EXPECTED = {
     ("post", "/render"): {403: MESSAGE, 404: LIST, 422: LIST},
     ("post", "/txt2img"): {403: MESSAGE, 404: LIST, 422: LIST, 503: MESSAGE},
     ("post", "/img2img"): {403: MESSAGE, 404: LIST, 422: LIST, 503: MESSAGE},
-    ("post", "/jobs"): {403: MESSAGE, 404: LIST, 409: MESSAGE, 422: LIST},
-    ("get", "/jobs"): {422: LIST},
-    ("get", "/jobs/{job_id}"): {404: MESSAGE, 422: LIST},
-    ("delete", "/jobs/{job_id}"): {403: MESSAGE, 404: MESSAGE, 422: LIST},
-    ("post", "/jobs/{job_id}/rerun"): {403: MESSAGE, 404: MESSAGE, 422: LIST},
-    ("get", "/jobs/{job_id}/images/{index}"): {404: MESSAGE, 422: LIST},
-    ("get", "/jobs/{job_id}/images"): {404: MESSAGE, 422: LIST},
-    ("get", "/jobs/{job_id}/events"): {404: MESSAGE, 422: LIST},
+    ("post", "/jobs"): {403: MESSAGE, 404: LIST, 409: MESSAGE, 422: LIST, 503: MESSAGE},
+    ("get", "/jobs"): {422: LIST, 503: MESSAGE},
+    ("get", "/jobs/{job_id}"): {404: MESSAGE, 422: LIST, 503: MESSAGE},
+    ("delete", "/jobs/{job_id}"): {403: MESSAGE, 404: MESSAGE, 422: LIST, 503: MESSAGE},
+    ("post", "/jobs/{job_id}/rerun"): {403: MESSAGE, 404: MESSAGE, 422: LIST, 503: MESSAGE},
+    ("get", "/jobs/{job_id}/images/{index}"): {404: MESSAGE, 422: LIST, 503: MESSAGE},
+    ("get", "/jobs/{job_id}/images"): {404: MESSAGE, 422: LIST, 503: MESSAGE},
+    ("get", "/jobs/{job_id}/events"): {404: MESSAGE, 422: LIST, 503: MESSAGE},
 }
 EVIL = {"Origin": "http://evil.example"}
 DOCUMENT = {"format": "sd-prompt-templates", "format_version": 1, "templates": [{"name": "portrait", "prompt": "x"}]}

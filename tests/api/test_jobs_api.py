@@ -166,3 +166,22 @@ def test_webhooks_are_checked_at_submit(api, settings):
     finally:
         allowed.service.close_jobs()
         api.service.close_jobs()
+
+
+def test_jobs_files_that_cannot_be_opened_are_a_503_with_the_reason(api):
+    (api.service.settings().library_path.parent / "jobs.sqlite3").mkdir()  # a folder where the file would be
+    for method, path in (("post", "/jobs"), ("get", "/jobs"), ("get", "/jobs/x")):
+        kwargs = {"json": {"prompt": "x"}} if method == "post" else {}
+        response = getattr(api.client, method)(PREFIX + path, **kwargs)
+        assert response.status_code == 503, response.text
+        assert response.json()["detail"].startswith("jobs are not available here: ")
+    assert api.client.post(f"{PREFIX}/render", json={"prompt": "x"}).status_code == 200  # the rest works on
+
+
+def test_an_image_removed_from_the_disk_is_a_404(jobs_api):
+    job = submit(jobs_api, {"prompt": "x", "seed": 1}).json()
+    jobs_api.service.jobs().start()
+    done = wait_for(jobs_api, job["id"], "succeeded")
+    jobs_api.service.jobs().store.image_path(job["id"], 0).unlink()
+    response = jobs_api.client.get(done["images"][0])
+    assert response.status_code == 404 and "no longer on the disk" in response.json()["detail"]

@@ -19,7 +19,7 @@ _REASONS = {
     409: "A template of that name exists, or the template changed since the version you sent.",
     422: "The request is invalid: `detail` lists each field at fault (with line and column for template errors).",
     428: "Send the version you read: `version` in the body or an If-Match header.",
-    503: "Image generation is not available here.",
+    503: "Image generation (or, for /jobs, the jobs' files) is not available here.",
 }
 
 

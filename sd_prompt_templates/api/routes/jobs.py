@@ -5,6 +5,7 @@ annotations` here: FastAPI must see the request models made at mount time as rea
 
 import io
 import json
+import sqlite3
 import time
 import zipfile
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from pydantic import BaseModel, Field
 from sd_prompt_templates.api.deps import ServiceDep
 from sd_prompt_templates.api.guard import GuardedRoute
 from sd_prompt_templates.api.routes.errors import answers, errors
+from sd_prompt_templates.db import SchemaTooNew
 from sd_prompt_templates.jobs import (
     IdempotencyConflict,
     Job,
@@ -28,6 +30,7 @@ from sd_prompt_templates.jobs import (
     Webhook,
     hash_request,
 )
+from sd_prompt_templates.jobs.system import JobSystem
 from sd_prompt_templates.jobs.webhooks import check_webhook
 from sd_prompt_templates.models import NULLABLE, PYDANTIC_V2, dump, fields_set, model_fields
 from sd_prompt_templates.plan import Kind
@@ -118,7 +121,7 @@ def build(job_request: type[BaseModel], kind_fields: dict[Kind, set[str]]) -> AP
         response_model=JobOut,
         status_code=202,
         responses={200: {"model": JobOut, "description": "The job this Idempotency-Key made already."}}
-        | errors(403, 404, 409, 422, lists=(404, 422)),
+        | errors(403, 404, 409, 422, 503, lists=(404, 422)),
     )
     def submit_job(
         body: job_request,  # type: ignore[valid-type]
@@ -142,7 +145,7 @@ def build(job_request: type[BaseModel], kind_fields: dict[Kind, set[str]]) -> AP
             wanted = kind_fields[kind]
             request = {k: v for k, v in data.items() if k in wanted}
             plan = service.plan(request, given & wanted, kind)
-            jobs = service.jobs()
+            jobs = jobs_of(service)
             try:
                 job, created = jobs.queue.submit(
                     plan, webhook=webhook, idempotency_key=key, request_hash=hash_request(_raw(data, given))
@@ -153,7 +156,7 @@ def build(job_request: type[BaseModel], kind_fields: dict[Kind, set[str]]) -> AP
         response.headers["Location"] = job_url(job.id)
         return job_out(job, jobs.store.position(job))
 
-    @router.get("/jobs", response_model=JobList, responses=errors(422))
+    @router.get("/jobs", response_model=JobList, responses=errors(422, 503))
     def list_jobs(
         status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = Query(None),
         limit: int = Query(50, ge=1, le=500),
@@ -161,28 +164,28 @@ def build(job_request: type[BaseModel], kind_fields: dict[Kind, set[str]]) -> AP
         service: PromptService = ServiceDep,
     ) -> Any:
         """Jobs, newest first, a page at a time."""
-        store = service.jobs().store
+        store = jobs_of(service).store
         with answers():
             jobs, next_cursor = store.list(JobStatus(status) if status else None, limit, cursor)
         positions = dict(store.queued_order()) if any(j.status is JobStatus.QUEUED for j in jobs) else {}
         order = {job_id: i for i, job_id in enumerate(positions)}
         return {"jobs": [job_out(j, order.get(j.id)) for j in jobs], "next_cursor": next_cursor}
 
-    @router.get("/jobs/{job_id}", response_model=JobOut, responses=errors(404, 422))
+    @router.get("/jobs/{job_id}", response_model=JobOut, responses=errors(404, 422, 503))
     def get_job(job_id: str, service: PromptService = ServiceDep) -> Any:
         """A job: status, progress (images done, fraction, ETA), queue position, error, prompts and seeds, and the
         URL of each image made so far."""
-        store = service.jobs().store
+        store = jobs_of(service).store
         job = _job(store, job_id)
         return job_out(job, store.position(job))
 
     deleted = {204: {"description": "A finished job, deleted with its images."}}
 
-    @router.delete("/jobs/{job_id}", response_model=JobOut, responses=deleted | errors(403, 404, 422))
+    @router.delete("/jobs/{job_id}", response_model=JobOut, responses=deleted | errors(403, 404, 422, 503))
     def delete_job(job_id: str, service: PromptService = ServiceDep) -> Any:
         """A queued job is cancelled; a running one is interrupted (its run only, never another caller's) and keeps
         the images already made: both answer with the job. A finished job is deleted with its images: 204."""
-        jobs = service.jobs()
+        jobs = jobs_of(service)
         job = _job(jobs.store, job_id)
         if job.finished:
             with answers(), suppress(JobNotFound):  # deleted meanwhile: gone all the same
@@ -190,10 +193,10 @@ def build(job_request: type[BaseModel], kind_fields: dict[Kind, set[str]]) -> AP
             return Response(status_code=204)
         return job_out(jobs.queue.cancel(job_id), None)
 
-    @router.post("/jobs/{job_id}/rerun", response_model=JobOut, status_code=202, responses=errors(403, 404, 422))
+    @router.post("/jobs/{job_id}/rerun", response_model=JobOut, status_code=202, responses=errors(403, 404, 422, 503))
     def rerun_job(job_id: str, response: Response, service: PromptService = ServiceDep) -> Any:
         """A new job from this one's stored plan: the same prompts and seeds, even if the template changed since."""
-        jobs = service.jobs()
+        jobs = jobs_of(service)
         _job(jobs.store, job_id)
         with answers():
             job = jobs.queue.rerun(job_id)
@@ -204,23 +207,27 @@ def build(job_request: type[BaseModel], kind_fields: dict[Kind, set[str]]) -> AP
         "/jobs/{job_id}/images/{index}",
         response_class=FileResponse,
         responses={200: {"content": {"image/png": {}}, "description": "The PNG, its infotext inside."}}
-        | errors(404, 422),
+        | errors(404, 422, 503),
     )
     def get_job_image(job_id: str, index: int, service: PromptService = ServiceDep) -> Any:
         """Image `index` (from 0) as saved, with its infotext in the PNG ("parameters"), as bytes."""
-        store = service.jobs().store
+        store = jobs_of(service).store
         job = _job(store, job_id)
         if not 0 <= index < job.images_done:
             raise HTTPException(status_code=404, detail=f"job {job_id} has {job.images_done} images so far")
-        return FileResponse(store.image_path(job_id, index), media_type="image/png", filename=_name(job, index))
+        path = store.image_path(job_id, index)
+        if not path.is_file():  # removed from the disk by hand
+            raise HTTPException(status_code=404, detail=f"image {index} of job {job_id} is no longer on the disk")
+        return FileResponse(path, media_type="image/png", filename=_name(job, index))
 
     @router.get(
         "/jobs/{job_id}/images",
-        responses={200: {"content": {"application/zip": {}}, "description": "Every image so far."}} | errors(404, 422),
+        responses={200: {"content": {"application/zip": {}}, "description": "Every image so far."}}
+        | errors(404, 422, 503),
     )
     def get_job_images(job_id: str, service: PromptService = ServiceDep) -> Any:
         """Every image made so far, as one zip (PNG files with their infotexts, and prompts.json)."""
-        store = service.jobs().store
+        store = jobs_of(service).store
         job = _job(store, job_id)
         return StreamingResponse(
             _zip(store, job),
@@ -231,12 +238,12 @@ def build(job_request: type[BaseModel], kind_fields: dict[Kind, set[str]]) -> AP
     @router.get(
         "/jobs/{job_id}/events",
         responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events."}}
-        | errors(404, 422),
+        | errors(404, 422, 503),
     )
     def job_events(job_id: str, service: PromptService = ServiceDep) -> Any:
         """Server-Sent Events: the job (as GET /jobs/{id}) each time it changes — `event: progress` while it
         runs, `event: status` when its status changes — until it ends. No polling needed."""
-        store = service.jobs().store
+        store = jobs_of(service).store
         job = _job(store, job_id)
         return StreamingResponse(
             _events(store, job),
@@ -245,6 +252,15 @@ def build(job_request: type[BaseModel], kind_fields: dict[Kind, set[str]]) -> AP
         )
 
     return router
+
+
+def jobs_of(service: PromptService) -> JobSystem:
+    """This process's jobs; 503 with the reason when their files cannot be opened (a full or read-only disk, a
+    database written by a newer version), rather than a bare 500."""
+    try:
+        return service.jobs()
+    except (OSError, sqlite3.Error, SchemaTooNew) as exc:
+        raise HTTPException(status_code=503, detail=f"jobs are not available here: {exc}") from None
 
 
 def _raw(data: dict[str, Any], given: set[str]) -> dict[str, Any]:
