@@ -1,16 +1,11 @@
 """/jobs: durable asynchronous generation. A job is a stored plan: submit one and get its id at once, then follow
-it (status, progress, queue position, Server-Sent Events), cancel it, fetch its images, or run it again. The request
-model extends the WebUI's, so these routes are built when the API is mounted (`build`). No `from __future__ import
-annotations` here: FastAPI must see the request models made at mount time as real classes, not strings."""
+it (status, progress, queue position, Server-Sent Events), cancel it, fetch its images, or run it again. The submit
+route's request model extends the WebUI's, so it is built when the API is mounted (`build`); the others are fixed
+(`router`). What a job looks like to callers, and its zip and event streams, are in `job_views.py`. No `from
+__future__ import annotations` here: FastAPI must see the request models made at mount time as real classes."""
 
-import io
-import json
 import sqlite3
-import time
-import zipfile
-from collections.abc import Iterator
 from contextlib import suppress
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
@@ -20,6 +15,15 @@ from pydantic import BaseModel, Field
 from sd_prompt_templates.api.deps import ServiceDep
 from sd_prompt_templates.api.guard import GuardedRoute
 from sd_prompt_templates.api.routes.errors import answers, errors
+from sd_prompt_templates.api.routes.job_views import (
+    JobList,
+    JobOut,
+    event_stream,
+    image_name,
+    job_out,
+    job_url,
+    zip_stream,
+)
 from sd_prompt_templates.db import SchemaTooNew
 from sd_prompt_templates.jobs import (
     IdempotencyConflict,
@@ -37,10 +41,8 @@ from sd_prompt_templates.plan import Kind
 from sd_prompt_templates.problems import Problem
 from sd_prompt_templates.service import PromptService
 
-PREFIX = "/prompt-templates/v1"
 MAX_IDEMPOTENCY_KEY = 255
-EVENTS_POLL_SECONDS = 0.25  # how often an events stream looks for changes (any process may make them)
-EVENTS_KEEPALIVE_SECONDS = 15.0  # a comment line keeps proxies from closing a quiet stream
+router = APIRouter(route_class=GuardedRoute)
 
 
 class WebhookIn(BaseModel):
@@ -52,41 +54,6 @@ class WebhookIn(BaseModel):
         ["job.succeeded", "job.failed", "job.cancelled"],
         description="Any of job.succeeded, job.failed, job.cancelled, job.progress.",
     )
-
-
-class Progress(BaseModel):
-    images_done: int
-    images_total: int
-    fraction: float
-    eta_seconds: float | None = Field(None, **NULLABLE)  # type: ignore[misc]
-
-
-class JobOut(BaseModel):
-    id: str
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
-    kind: Literal["txt2img", "img2img"]
-    position: int | None = Field(None, description="While queued: jobs ahead of it (0: next).", **NULLABLE)  # type: ignore[misc]
-    progress: Progress
-    error: str | None = Field(None, description="Why it failed (or why its last attempt did).", **NULLABLE)  # type: ignore[misc]
-    created_at: str
-    started_at: str | None = Field(None, **NULLABLE)  # type: ignore[misc]
-    finished_at: str | None = Field(None, **NULLABLE)  # type: ignore[misc]
-    worker: str | None = Field(None, description="The WebUI that runs or ran it.", **NULLABLE)  # type: ignore[misc]
-    attempts: int = Field(..., description="Times it started in a row without making an image (see max attempts).")
-    template: str | None = Field(None, **NULLABLE)  # type: ignore[misc]
-    template_version: int | None = Field(None, **NULLABLE)  # type: ignore[misc]
-    variables: dict[str, str]
-    mode: str
-    prompts: list[str]
-    negative_prompts: list[str]
-    seeds: list[int]
-    images: list[str] = Field(..., description="The URL of each image made so far.")
-    url: str = Field(..., description="This job's URL.")
-
-
-class JobList(BaseModel):
-    jobs: list[JobOut]
-    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page.", **NULLABLE)  # type: ignore[misc]
 
 
 def request_model(txt2img: type[BaseModel], img2img: type[BaseModel] | None) -> type[BaseModel]:
@@ -114,9 +81,9 @@ _EXAMPLE = {
 
 
 def build(job_request: type[BaseModel], kind_fields: dict[Kind, set[str]]) -> APIRouter:
-    router = APIRouter(route_class=GuardedRoute)
+    submit = APIRouter(route_class=GuardedRoute)
 
-    @router.post(
+    @submit.post(
         "/jobs",
         response_model=JobOut,
         status_code=202,
@@ -156,102 +123,110 @@ def build(job_request: type[BaseModel], kind_fields: dict[Kind, set[str]]) -> AP
         response.headers["Location"] = job_url(job.id)
         return job_out(job, jobs.store.position(job))
 
-    @router.get("/jobs", response_model=JobList, responses=errors(422, 503))
-    def list_jobs(
-        status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = Query(None),
-        limit: int = Query(50, ge=1, le=500),
-        cursor: str | None = Query(None, description="next_cursor of the previous page."),
-        service: PromptService = ServiceDep,
-    ) -> Any:
-        """Jobs, newest first, a page at a time."""
-        store = jobs_of(service).store
-        with answers():
-            jobs, next_cursor = store.list(JobStatus(status) if status else None, limit, cursor)
-        positions = dict(store.queued_order()) if any(j.status is JobStatus.QUEUED for j in jobs) else {}
-        order = {job_id: i for i, job_id in enumerate(positions)}
-        return {"jobs": [job_out(j, order.get(j.id)) for j in jobs], "next_cursor": next_cursor}
+    submit.include_router(router)
+    return submit
 
-    @router.get("/jobs/{job_id}", response_model=JobOut, responses=errors(404, 422, 503))
-    def get_job(job_id: str, service: PromptService = ServiceDep) -> Any:
-        """A job: status, progress (images done, fraction, ETA), queue position, error, prompts and seeds, and the
-        URL of each image made so far."""
-        store = jobs_of(service).store
-        job = _job(store, job_id)
-        return job_out(job, store.position(job))
 
-    deleted = {204: {"description": "A finished job, deleted with its images."}}
+@router.get("/jobs", response_model=JobList, responses=errors(422, 503))
+def list_jobs(
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = Query(None),
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = Query(None, description="next_cursor of the previous page."),
+    service: PromptService = ServiceDep,
+) -> Any:
+    """Jobs, newest first, a page at a time."""
+    store = jobs_of(service).store
+    with answers():
+        jobs, next_cursor = store.list(JobStatus(status) if status else None, limit, cursor)
+    positions = dict(store.queued_order()) if any(j.status is JobStatus.QUEUED for j in jobs) else {}
+    order = {job_id: i for i, job_id in enumerate(positions)}
+    return {"jobs": [job_out(j, order.get(j.id)) for j in jobs], "next_cursor": next_cursor}
 
-    @router.delete("/jobs/{job_id}", response_model=JobOut, responses=deleted | errors(403, 404, 422, 503))
-    def delete_job(job_id: str, service: PromptService = ServiceDep) -> Any:
-        """A queued job is cancelled; a running one is interrupted (its run only, never another caller's) and keeps
-        the images already made: both answer with the job. A finished job is deleted with its images: 204."""
-        jobs = jobs_of(service)
-        job = _job(jobs.store, job_id)
-        if job.finished:
-            with answers(), suppress(JobNotFound):  # deleted meanwhile: gone all the same
-                jobs.store.delete(job_id)
-            return Response(status_code=204)
-        return job_out(jobs.queue.cancel(job_id), None)
 
-    @router.post("/jobs/{job_id}/rerun", response_model=JobOut, status_code=202, responses=errors(403, 404, 422, 503))
-    def rerun_job(job_id: str, response: Response, service: PromptService = ServiceDep) -> Any:
-        """A new job from this one's stored plan: the same prompts and seeds, even if the template changed since."""
-        jobs = jobs_of(service)
-        _job(jobs.store, job_id)
-        with answers():
-            job = jobs.queue.rerun(job_id)
-        response.headers["Location"] = job_url(job.id)
-        return job_out(job, jobs.store.position(job))
+@router.get("/jobs/{job_id}", response_model=JobOut, responses=errors(404, 422, 503))
+def get_job(job_id: str, service: PromptService = ServiceDep) -> Any:
+    """A job: status, progress (images done, fraction, ETA), queue position, error, prompts and seeds, and the
+    URL of each image made so far."""
+    store = jobs_of(service).store
+    job = _job(store, job_id)
+    return job_out(job, store.position(job))
 
-    @router.get(
-        "/jobs/{job_id}/images/{index}",
-        response_class=FileResponse,
-        responses={200: {"content": {"image/png": {}}, "description": "The PNG, its infotext inside."}}
-        | errors(404, 422, 503),
+
+deleted = {204: {"description": "A finished job, deleted with its images."}}
+
+
+@router.delete("/jobs/{job_id}", response_model=JobOut, responses=deleted | errors(403, 404, 422, 503))
+def delete_job(job_id: str, service: PromptService = ServiceDep) -> Any:
+    """A queued job is cancelled; a running one is interrupted (its run only, never another caller's) and keeps
+    the images already made: both answer with the job. A finished job is deleted with its images: 204."""
+    jobs = jobs_of(service)
+    job = _job(jobs.store, job_id)
+    if job.finished:
+        with answers(), suppress(JobNotFound):  # deleted meanwhile: gone all the same
+            jobs.store.delete(job_id)
+        return Response(status_code=204)
+    return job_out(jobs.queue.cancel(job_id), None)
+
+
+@router.post("/jobs/{job_id}/rerun", response_model=JobOut, status_code=202, responses=errors(403, 404, 422, 503))
+def rerun_job(job_id: str, response: Response, service: PromptService = ServiceDep) -> Any:
+    """A new job from this one's stored plan: the same prompts and seeds, even if the template changed since."""
+    jobs = jobs_of(service)
+    _job(jobs.store, job_id)
+    with answers():
+        job = jobs.queue.rerun(job_id)
+    response.headers["Location"] = job_url(job.id)
+    return job_out(job, jobs.store.position(job))
+
+
+@router.get(
+    "/jobs/{job_id}/images/{index}",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/png": {}}, "description": "The PNG, its infotext inside."}}
+    | errors(404, 422, 503),
+)
+def get_job_image(job_id: str, index: int, service: PromptService = ServiceDep) -> Any:
+    """Image `index` (from 0) as saved, with its infotext in the PNG ("parameters"), as bytes."""
+    store = jobs_of(service).store
+    job = _job(store, job_id)
+    if not 0 <= index < job.images_done:
+        raise HTTPException(status_code=404, detail=f"job {job_id} has {job.images_done} images so far")
+    path = store.image_path(job_id, index)
+    if not path.is_file():  # removed from the disk by hand
+        raise HTTPException(status_code=404, detail=f"image {index} of job {job_id} is no longer on the disk")
+    return FileResponse(path, media_type="image/png", filename=image_name(job, index))
+
+
+@router.get(
+    "/jobs/{job_id}/images",
+    responses={200: {"content": {"application/zip": {}}, "description": "Every image so far."}} | errors(404, 422, 503),
+)
+def get_job_images(job_id: str, service: PromptService = ServiceDep) -> Any:
+    """Every image made so far, as one zip (PNG files with their infotexts, and prompts.json)."""
+    store = jobs_of(service).store
+    job = _job(store, job_id)
+    return StreamingResponse(
+        zip_stream(store, job),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="job-{job_id}.zip"'},
     )
-    def get_job_image(job_id: str, index: int, service: PromptService = ServiceDep) -> Any:
-        """Image `index` (from 0) as saved, with its infotext in the PNG ("parameters"), as bytes."""
-        store = jobs_of(service).store
-        job = _job(store, job_id)
-        if not 0 <= index < job.images_done:
-            raise HTTPException(status_code=404, detail=f"job {job_id} has {job.images_done} images so far")
-        path = store.image_path(job_id, index)
-        if not path.is_file():  # removed from the disk by hand
-            raise HTTPException(status_code=404, detail=f"image {index} of job {job_id} is no longer on the disk")
-        return FileResponse(path, media_type="image/png", filename=_name(job, index))
 
-    @router.get(
-        "/jobs/{job_id}/images",
-        responses={200: {"content": {"application/zip": {}}, "description": "Every image so far."}}
-        | errors(404, 422, 503),
+
+@router.get(
+    "/jobs/{job_id}/events",
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events."}}
+    | errors(404, 422, 503),
+)
+def job_events(job_id: str, service: PromptService = ServiceDep) -> Any:
+    """Server-Sent Events: the job (as GET /jobs/{id}) each time it changes — `event: progress` while it
+    runs, `event: status` when its status changes — until it ends. No polling needed."""
+    store = jobs_of(service).store
+    job = _job(store, job_id)
+    return StreamingResponse(
+        event_stream(store, job),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-    def get_job_images(job_id: str, service: PromptService = ServiceDep) -> Any:
-        """Every image made so far, as one zip (PNG files with their infotexts, and prompts.json)."""
-        store = jobs_of(service).store
-        job = _job(store, job_id)
-        return StreamingResponse(
-            _zip(store, job),
-            media_type="application/zip",
-            headers={"Content-Disposition": f'attachment; filename="job-{job_id}.zip"'},
-        )
-
-    @router.get(
-        "/jobs/{job_id}/events",
-        responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events."}}
-        | errors(404, 422, 503),
-    )
-    def job_events(job_id: str, service: PromptService = ServiceDep) -> Any:
-        """Server-Sent Events: the job (as GET /jobs/{id}) each time it changes — `event: progress` while it
-        runs, `event: status` when its status changes — until it ends. No polling needed."""
-        store = jobs_of(service).store
-        job = _job(store, job_id)
-        return StreamingResponse(
-            _events(store, job),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-
-    return router
 
 
 def jobs_of(service: PromptService) -> JobSystem:
@@ -295,111 +270,6 @@ def _job(store: Any, job_id: str) -> Job:
     except JobNotFound:
         raise HTTPException(status_code=404, detail=f"no job {job_id}") from None
     return job
-
-
-def job_url(job_id: str) -> str:
-    return f"{PREFIX}/jobs/{job_id}"
-
-
-def job_out(job: Job, position: int | None) -> dict[str, Any]:
-    summary = job.summary()
-    return {
-        "id": job.id,
-        "status": job.status.value,
-        "kind": summary.kind,
-        "position": position if job.status is JobStatus.QUEUED else None,
-        "progress": {
-            "images_done": job.images_done,
-            "images_total": job.images_total,
-            "fraction": round(job.progress, 6),
-            "eta_seconds": job.eta(time.time()),
-        },
-        "error": job.error,
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at) if job.finished else None,
-        "worker": job.worker,
-        "attempts": job.attempts,
-        "template": summary.template,
-        "template_version": summary.template_version,
-        "variables": summary.variables,
-        "mode": summary.mode,
-        "prompts": summary.prompts,
-        "negative_prompts": summary.negative_prompts,
-        "seeds": summary.seeds,
-        "images": [f"{job_url(job.id)}/images/{i}" for i in range(job.images_done)],
-        "url": job_url(job.id),
-    }
-
-
-def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _name(job: Job, index: int) -> str:
-    return f"{job.id}-{index:05d}-{job.plan.seeds[index]}.png"
-
-
-def _zip(store: Any, job: Job) -> Iterator[bytes]:
-    """The zip written as it is sent: PNGs stored as they are (already compressed), then prompts.json."""
-    buffer = _Chunks()
-    images = store.images(job.id)
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for image in images:
-            archive.write(store.image_path(job.id, image.index), _name(job, image.index))
-            yield buffer.take()
-        listing = [
-            {"file": _name(job, i.index), "prompt": i.prompt, "negative_prompt": i.negative_prompt, "seed": i.seed}
-            for i in images
-        ]
-        archive.writestr("prompts.json", json.dumps(listing, ensure_ascii=False, indent=1))
-    yield buffer.take()
-
-
-class _Chunks(io.RawIOBase):
-    """A write-only, unseekable file that hands its bytes over as they come: zipfile then streams."""
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        self._parts.append(bytes(data))
-        return len(data)
-
-    def take(self) -> bytes:
-        data, self._parts = b"".join(self._parts), []
-        return data
-
-
-def _events(store: Any, job: Job) -> Iterator[str]:
-    """The job now, then each change until it ends; a comment line now and then keeps the connection open."""
-    yield _event("status", job, store)
-    last_quiet = time.monotonic()
-    while not job.finished:
-        time.sleep(EVENTS_POLL_SECONDS)
-        try:
-            current: Job = store.get(job.id)
-        except JobNotFound:  # deleted meanwhile
-            yield "event: deleted\ndata: {}\n\n"
-            return
-        if current.version != job.version:
-            kind = "status" if current.status is not job.status else "progress"
-            job = current
-            last_quiet = time.monotonic()
-            yield _event(kind, job, store)
-        elif time.monotonic() - last_quiet > EVENTS_KEEPALIVE_SECONDS:
-            last_quiet = time.monotonic()
-            yield ": keep-alive\n\n"
-
-
-def _event(kind: str, job: Job, store: Any) -> str:
-    data = json.dumps(job_out(job, store.position(job)), ensure_ascii=False, separators=(",", ":"))
-    return f"event: {kind}\nid: {job.version}\ndata: {data}\n\n"
 
 
 def kind_fields(txt2img: type[BaseModel], img2img: type[BaseModel] | None) -> dict[Kind, set[str]]:
