@@ -7,7 +7,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from sd_prompt_templates.engine import DEFAULT_LIMITS, Limits, TemplateError, VariableValue, parse
@@ -255,6 +255,10 @@ def parameter_problems(
     return problems
 
 
+Report = Callable[..., None]
+"""problem(field, message, line=None, column=None): records one problem of the template being checked."""
+
+
 def validate_draft(
     data: Mapping[str, Any],
     limits: Limits = DEFAULT_LIMITS,
@@ -262,8 +266,9 @@ def validate_draft(
     prefix: str = "",
     schema: ParameterSchema | None = None,
 ) -> TemplateDraft:
-    """Build a TemplateDraft from plain data (JSON, form fields), checking everything a save must check. `schema`
-    is what the WebUI's txt2img request takes, when known: the stored parameters must be valid fields of it."""
+    """Build a TemplateDraft from plain data (JSON, form fields), checking everything a save must check, all at
+    once. `schema` is what the WebUI's txt2img request takes, when known: the stored parameters must be valid
+    fields of it."""
     problems: list[FieldProblem] = []
 
     def problem(name: str, message: str, line: int | None = None, column: int | None = None) -> None:
@@ -271,15 +276,37 @@ def validate_draft(
 
     if not isinstance(data, Mapping):
         raise InvalidTemplate([FieldProblem(prefix.rstrip(".") or "template", "must be an object")])
-    known = {"name", "title", "description", "prompt", "negative_prompt", "variables", "parameters", "tags"}
-    ignored = {"created_at", "updated_at", "version"}  # present in exports; the store sets them
-    for key in data:
-        if key not in known | ignored:
-            problem(str(key), "is not a template field")
-
+    _unknown_fields(data, problem)
     name = data.get("name")
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         problem("name", "use 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit")
+    texts = _texts(data, problem)
+    variables = _variables(data.get("variables", []), problem)
+    _template_problems(texts, {v.name for v in variables}, limits, problem)
+    parameters = _parameters(data.get("parameters", {}), schema, problem)
+    tags = _tags(data.get("tags", []), problem)
+    if problems:
+        raise InvalidTemplate(problems)
+    return TemplateDraft(
+        name=name,  # type: ignore[arg-type]
+        title=texts["title"],
+        description=texts["description"],
+        prompt=texts["prompt"],
+        negative_prompt=texts["negative_prompt"],
+        variables=tuple(variables),
+        parameters=parameters,
+        tags=tuple(tags),
+    )
+
+
+def _unknown_fields(data: Mapping[str, Any], problem: Report) -> None:
+    known = {f.name for f in fields(TemplateRecord)}  # a record's own fields come in exports; the store sets them
+    for key in data:
+        if key not in known:
+            problem(str(key), "is not a template field")
+
+
+def _texts(data: Mapping[str, Any], problem: Report) -> dict[str, str]:
     texts = {}
     for key, limit in (
         ("title", MAX_TITLE),
@@ -296,9 +323,11 @@ def validate_draft(
         texts[key] = value
     if not texts["prompt"].strip():
         problem("prompt", "cannot be empty")
+    return texts
 
-    variables = _variables(data.get("variables", []), problem)
-    declared = {v.name for v in variables}
+
+def _template_problems(texts: Mapping[str, str], declared: set[str], limits: Limits, problem: Report) -> None:
+    """The prompt and negative prompt parse, and use no variable they do not declare (or give a default)."""
     for key in ("prompt", "negative_prompt"):
         try:
             tpl = parse(texts[key], limits)
@@ -308,59 +337,45 @@ def validate_draft(
         for var, offset in tpl.required_at:
             if var not in declared:
                 line, column = position(texts[key], offset)
-                problem(
-                    key,
-                    f"variable '{var}' is used but not declared: declare it or write ${{{var}:default}}",
-                    line,
-                    column,
-                )
+                message = f"variable '{var}' is used but not declared: declare it or write ${{{var}:default}}"
+                problem(key, message, line, column)
 
-    parameters = data.get("parameters", {})
+
+def _parameters(parameters: Any, schema: ParameterSchema | None, problem: Report) -> dict[str, Any]:
     if not isinstance(parameters, Mapping) or not all(isinstance(k, str) for k in parameters):
         problem("parameters", "must be an object")
-        parameters = {}
-    else:
-        found = parameter_problems(parameters, schema)
-        for path, text in found:
-            problem(f"parameters.{path}", text)
-        if not found:
-            try:
-                size = len(json.dumps(parameters, allow_nan=False))
-            except (TypeError, ValueError):
-                problem("parameters", "must hold only JSON values")
-            else:
-                if size > MAX_PARAMETERS_JSON:
-                    problem("parameters", f"take {size} characters as JSON; at most {MAX_PARAMETERS_JSON}")
+        return {}
+    found = parameter_problems(parameters, schema)
+    for path, text in found:
+        problem(f"parameters.{path}", text)
+    if not found:
+        try:
+            size = len(json.dumps(parameters, allow_nan=False))
+        except (TypeError, ValueError):
+            problem("parameters", "must hold only JSON values")
+        else:
+            if size > MAX_PARAMETERS_JSON:
+                problem("parameters", f"take {size} characters as JSON; at most {MAX_PARAMETERS_JSON}")
+    return dict(parameters)
 
+
+def _tags(raw: Any, problem: Report) -> list[str]:
     tags: list[str] = []
-    raw_tags = data.get("tags", [])
-    if not isinstance(raw_tags, (list, tuple)) or not all(isinstance(t, str) for t in raw_tags):
+    if not isinstance(raw, (list, tuple)) or not all(isinstance(t, str) for t in raw):
         problem("tags", "must be a list of text")
-    else:
-        for tag in raw_tags:
-            tag = tag.strip().lower()
-            if not tag or len(tag) > MAX_TAG:
-                problem("tags", f"each tag has 1 to {MAX_TAG} characters")
-            elif tag not in tags:
-                tags.append(tag)
-        if len(tags) > MAX_TAGS:
-            problem("tags", f"at most {MAX_TAGS} tags")
-
-    if problems:
-        raise InvalidTemplate(problems)
-    return TemplateDraft(
-        name=name,  # type: ignore[arg-type]
-        title=texts["title"],
-        description=texts["description"],
-        prompt=texts["prompt"],
-        negative_prompt=texts["negative_prompt"],
-        variables=tuple(variables),
-        parameters=dict(parameters),
-        tags=tuple(tags),
-    )
+        return tags
+    for tag in raw:
+        tag = tag.strip().lower()
+        if not tag or len(tag) > MAX_TAG:
+            problem("tags", f"each tag has 1 to {MAX_TAG} characters")
+        elif tag not in tags:
+            tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        problem("tags", f"at most {MAX_TAGS} tags")
+    return tags
 
 
-def _variables(raw: Any, problem: Any) -> list[VariableSpec]:
+def _variables(raw: Any, problem: Report) -> list[VariableSpec]:
     if not isinstance(raw, (list, tuple)):
         problem("variables", "must be a list")
         return []
