@@ -14,10 +14,8 @@ import builtins
 import json
 import logging
 import os
-import re
 import shutil
 import sqlite3
-import tempfile
 import time
 import uuid
 from collections.abc import Collection, Iterable
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sd_prompt_templates import db
+from sd_prompt_templates.jobs.files import JOB_ID, checked_id, write_atomically
 from sd_prompt_templates.jobs.model import (
     FINISHED,
     IdempotencyConflict,
@@ -38,76 +37,13 @@ from sd_prompt_templates.jobs.model import (
     check_transition,
     hash_request,
 )
+from sd_prompt_templates.jobs.schema import MIGRATIONS, image_from_row, job_from_row
 from sd_prompt_templates.jobs.settings import DAY, JobLimits
 from sd_prompt_templates.plan import GenerationPlan
 from sd_prompt_templates.problems import Problem
 
 logger = logging.getLogger(__name__)
 
-# The jobs' schema, step by step: a step, once released, never changes; a new one gets the next version.
-MIGRATIONS: tuple[db.Migration, ...] = (
-    (
-        1,
-        """
-        CREATE TABLE jobs (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            id TEXT NOT NULL UNIQUE,
-            status TEXT NOT NULL,
-            plan_json TEXT NOT NULL,
-            request_hash TEXT,
-            idempotency_key TEXT UNIQUE,
-            webhook_json TEXT,
-            created_at REAL NOT NULL,
-            started_at REAL,
-            finished_at REAL,
-            updated_at REAL NOT NULL,
-            images_done INTEGER NOT NULL DEFAULT 0,
-            images_total INTEGER NOT NULL,
-            images_bytes INTEGER NOT NULL DEFAULT 0,
-            attempts INTEGER NOT NULL DEFAULT 0,
-            error TEXT,
-            cancel_requested INTEGER NOT NULL DEFAULT 0,
-            worker TEXT,
-            task_id TEXT,
-            run_started_at REAL,
-            run_images_start INTEGER NOT NULL DEFAULT 0,
-            last_image_at REAL,
-            version INTEGER NOT NULL DEFAULT 1
-        );
-        CREATE INDEX jobs_status_seq ON jobs (status, seq);
-        CREATE INDEX jobs_finished_at ON jobs (finished_at) WHERE finished_at IS NOT NULL;
-        CREATE TABLE job_images (
-            job_id TEXT NOT NULL,
-            idx INTEGER NOT NULL,
-            path TEXT NOT NULL,
-            prompt TEXT NOT NULL,
-            negative_prompt TEXT NOT NULL,
-            seed INTEGER NOT NULL,
-            infotext TEXT NOT NULL,
-            bytes INTEGER NOT NULL,
-            created_at REAL NOT NULL,
-            PRIMARY KEY (job_id, idx)
-        );
-        CREATE TABLE webhook_deliveries (
-            id TEXT PRIMARY KEY,
-            job_id TEXT NOT NULL,
-            event TEXT NOT NULL,
-            url TEXT NOT NULL,
-            secret TEXT,
-            body TEXT NOT NULL,
-            attempts INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at REAL NOT NULL,
-            status TEXT NOT NULL DEFAULT 'pending',
-            last_error TEXT,
-            created_at REAL NOT NULL,
-            sent_at REAL
-        );
-        CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
-        """,
-    ),
-)
-
-JOB_ID = re.compile(r"[0-9a-f]{32}")
 DEFAULT_LIMITS = JobLimits()
 
 
@@ -152,7 +88,7 @@ class JobStore:
                 if earlier is not None:
                     if earlier["request_hash"] != fingerprint:
                         raise IdempotencyConflict(idempotency_key, earlier["id"])
-                    return _job(earlier), False
+                    return job_from_row(earlier), False
             _check_caps(conn, plan, limits)
             job = _insert_job(conn, plan, webhook, idempotency_key, fingerprint, time.time() if now is None else now)
         return job, True
@@ -177,7 +113,7 @@ class JobStore:
         sql = f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?"
         with self.database.read() as conn:
             rows = conn.execute(sql, (*params, limit + 1)).fetchall()
-        jobs = [_job(row) for row in rows[:limit]]
+        jobs = [job_from_row(row) for row in rows[:limit]]
         return jobs, (str(jobs[-1].seq) if len(rows) > limit else None)
 
     def position(self, job: Job) -> int | None:
@@ -205,7 +141,7 @@ class JobStore:
         with self.database.read() as conn:
             _get(conn, job_id)
             rows = conn.execute("SELECT * FROM job_images WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
-        return [_image(row) for row in rows]
+        return [image_from_row(row) for row in rows]
 
     def image_path(self, job_id: str, index: int) -> Path:
         """The file of a job's saved image `index`; JobNotFound if there is no such image (yet)."""
@@ -256,8 +192,8 @@ class JobStore:
         transaction. Only the next image is taken (`index` == images_done): never one twice, never a gap."""
         with self.database.read() as conn:
             _check_next_image(_get(conn, job_id), index)  # before the file: a recorded image is never overwritten
-        relative = f"{_checked_id(job_id)}/{index:05d}.png"
-        _write_atomically(self.files_dir / relative, png)
+        relative = f"{checked_id(job_id)}/{index:05d}.png"
+        write_atomically(self.files_dir / relative, png)
         now = time.time() if now is None else now
         with self.database.write() as conn:
             _check_next_image(_get(conn, job_id), index)
@@ -354,7 +290,7 @@ class JobStore:
         changed: builtins.list[Job] = []
         with self.database.write() as conn:
             for row in conn.execute(sql + " ORDER BY seq", params).fetchall():
-                job = _job(row)
+                job = job_from_row(row)
                 if job.id in exclude:
                     continue
                 assignments, values = _after_interruption(job, limits, now)
@@ -407,7 +343,7 @@ class JobStore:
 
     def _delete_files(self, job_ids: Iterable[str]) -> None:
         for job_id in job_ids:
-            shutil.rmtree(self.files_dir / _checked_id(job_id), ignore_errors=True)
+            shutil.rmtree(self.files_dir / checked_id(job_id), ignore_errors=True)
 
 
 # -- queries ------------------------------------------------------------------------------------------------------
@@ -417,7 +353,7 @@ def _get(conn: sqlite3.Connection, job_id: str) -> Job:
     row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
     if row is None:
         raise JobNotFound(job_id)
-    return _job(row)
+    return job_from_row(row)
 
 
 def _require(conn: sqlite3.Connection, job_id: str, status: JobStatus) -> None:
@@ -518,80 +454,3 @@ def _cursor_seq(cursor: str | None) -> int:
 
 
 # -- rows to values -----------------------------------------------------------------------------------------------
-
-
-def _job(row: sqlite3.Row) -> Job:
-    webhook = json.loads(row["webhook_json"]) if row["webhook_json"] else None
-    return Job(
-        id=row["id"],
-        seq=row["seq"],
-        status=JobStatus(row["status"]),
-        plan=GenerationPlan.from_json(row["plan_json"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        version=row["version"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        images_done=row["images_done"],
-        error=row["error"],
-        attempts=row["attempts"],
-        cancel_requested=bool(row["cancel_requested"]),
-        webhook=Webhook.restored(webhook) if webhook else None,
-        idempotency_key=row["idempotency_key"],
-        worker=row["worker"],
-        task_id=row["task_id"],
-        run_started_at=row["run_started_at"],
-        run_images_start=row["run_images_start"],
-        last_image_at=row["last_image_at"],
-        images_bytes=row["images_bytes"],
-    )
-
-
-def _image(row: sqlite3.Row) -> JobImage:
-    return JobImage(
-        job_id=row["job_id"],
-        index=row["idx"],
-        path=row["path"],
-        prompt=row["prompt"],
-        negative_prompt=row["negative_prompt"],
-        seed=row["seed"],
-        infotext=row["infotext"],
-        created_at=row["created_at"],
-        size=row["bytes"],
-    )
-
-
-# -- files --------------------------------------------------------------------------------------------------------
-
-
-def _checked_id(job_id: str) -> str:
-    """A job id, checked before it becomes part of a path (ours are uuid4 hex)."""
-    if not JOB_ID.fullmatch(job_id):
-        raise JobNotFound(job_id)
-    return job_id
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """The file is there whole or not at all, and survives a power cut once this returns."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":  # Windows cannot open a folder; NTFS journals the rename itself
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,0 +1,46 @@
+"""The jobs' image files: a path only from a checked job id, and writes that are whole or absent, even after a
+power cut."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from sd_prompt_templates.jobs.model import JobNotFound
+
+JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def checked_id(job_id: str) -> str:
+    """A job id, checked before it becomes part of a path (ours are uuid4 hex)."""
+    if not JOB_ID.fullmatch(job_id):
+        raise JobNotFound(job_id)
+    return job_id
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """The file is there whole or not at all, and survives a power cut once this returns."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    if os.name != "posix":  # Windows cannot open a folder; NTFS journals the rename itself
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
