@@ -6,6 +6,7 @@ file, so everything these callbacks use is imported here, at load time, not lazi
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from modules import script_callbacks, shared
@@ -61,6 +62,7 @@ def app_started(demo: Any, app: Any) -> None:
 def start_jobs() -> None:
     """The jobs' worker and webhook sender: one thread each, for the life of the process (or until the scripts
     are reloaded). Jobs a killed WebUI left running resume at their next image."""
+    log_to_console()
     service = runtime.service()
     try:
         jobs = service.jobs()
@@ -70,6 +72,20 @@ def start_jobs() -> None:
         print(f"Prompt Templates: jobs are off: {type(exc).__name__}: {exc}")
         return
     print(f"Prompt Templates: jobs at {jobs.paths.root} ({queued} queued), worker '{jobs.runner.worker_name}'")
+
+
+def log_to_console() -> None:
+    """The package's log (the jobs' worker: a failed attempt, a job resumed after a crash; wildcard files that do
+    not load) on the console, where the WebUI would not show it: SD.Next sends the root logger to a NullHandler at
+    ERROR, so nothing of ours shows; A1111 gives it no handler (Python's last resort: WARNING and up, no name).
+    Where the root logger has a real handler (reForge), it is left to that one."""
+    log = logging.getLogger("sd_prompt_templates")
+    if log.handlers or any(not isinstance(h, logging.NullHandler) for h in logging.getLogger().handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("Prompt Templates: %(levelname)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
 
 
 def stop_jobs() -> None:

@@ -7,6 +7,7 @@ Our Script, handed the plan in the payload's `alwayson_scripts`, gives each imag
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from modules.api import models as api_models
 from sd_prompt_templates.models import dump
 from sd_prompt_templates.plan import GenerationPlan, Kind, WebUIReply
 from sd_prompt_templates.service import GenerationUnavailable
+from sd_prompt_templates.webui import compat
 
 PATHS: dict[Kind, str] = {"txt2img": "/sdapi/v1/txt2img", "img2img": "/sdapi/v1/img2img"}
 HANDLERS: dict[Kind, str] = {"txt2img": "text2imgapi", "img2img": "img2imgapi"}
@@ -56,6 +58,7 @@ class WebUIGenerator:
             return self._private_api
 
     def run(self, plan: GenerationPlan, task_id: str) -> WebUIReply:
+        wait_for_model()
         request = getattr(api_models, MODELS[plan.kind])(**plan.webui_request(task_id))
         try:
             response = dump(self._handler(plan.kind)(request))
@@ -73,6 +76,28 @@ class WebUIGenerator:
             return False
         shared.state.interrupt()
         return True
+
+
+MODEL_WAIT = 600.0  # seconds: SD.Next loading its model at start-up
+
+
+def wait_for_model(timeout: float = MODEL_WAIT) -> None:
+    """SD.Next starts loading its model only after the app_started callbacks (webui.py load_model(), after
+    start_jobs), and until it is loaded its handlers answer no image ("Aborted: op=process model not loaded"): a job
+    resumed at start-up would use up all its attempts in milliseconds and fail. So wait while SD.Next's model is
+    locked (before load_model) or being loaded; with none to load, its handler loads one or answers as it does.
+    A1111 and its forks load the model inside the handler: nothing to wait for."""
+    if not compat.SDNEXT:
+        return
+    try:
+        from modules.modeldata import model_data
+    except ImportError:
+        return
+    deadline = time.monotonic() + timeout
+    while model_data.sd_model is None and (model_data.locked or model_data.lock.locked()):
+        if time.monotonic() >= deadline:
+            raise GenerationUnavailable(f"SD.Next has not loaded its model after {timeout:.0f} s")
+        time.sleep(0.25)
 
 
 def release_task(task_id: str) -> None:

@@ -6,6 +6,7 @@ process (after it) sets each image's prompt from its seed (random) or its place 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -30,9 +31,34 @@ USER_RUN = "prompt_templates_run"  # (bound template, options) of a run the Scri
 APPLIED = "prompt_templates_applied"  # the prompts and seeds it gave, restored before sampling
 FIELDS = ("enabled", "template", "variables", "mode", "count", "offset")
 PARAMS = INFOTEXT_LABELS
-# What a pasted infotext gives each of the Script's inputs: worked out from the infotext by restore_template_source
-# and read by the paste under these keys, which never appear in an infotext.
-PASTED = {name: f"prompt-templates/{name}" for name in ("enabled", "template", "variables", "count", "offset")}
+
+
+class PasteKey(str):
+    """A paste key that is text and a function at once, so that every reader of `infotext_fields` gets the value.
+    A1111's and Forge's paste, and their API's `infotext` (apply_infotext), call a callable key with the parsed
+    infotext; the API runs no on_infotext_pasted first, so a text key whose value that callback works out would
+    find nothing there. SD.Next's paste calls it too, then passes it to should_skip(), which takes text only
+    (`param.lower()`): a plain function there ends the whole paste. The key itself never appears in an infotext."""
+
+    value: Callable[[dict[str, Any]], Any]
+
+    def __new__(cls, name: str, value: Callable[[dict[str, Any]], Any]) -> PasteKey:
+        key = super().__new__(cls, f"prompt-templates/{name}")
+        key.value = value
+        return key
+
+    def __call__(self, params: dict[str, Any]) -> Any:
+        return self.value(params)
+
+
+# What a pasted infotext gives each of the Script's inputs (an infotext of ours turns it on; any other turns it off)
+PASTED = {
+    "enabled": PasteKey("enabled", lambda d: PARAMS["mode"] in d),
+    "template": PasteKey("template", lambda d: d.get(PARAMS["template"]) or PROMPT_BOX),
+    "variables": PasteKey("variables", lambda d: variables_text(d.get(PARAMS["variables"]))),
+    "count": PasteKey("count", lambda d: _whole_number(d.get(PARAMS["count"]))),
+    "offset": PasteKey("offset", lambda d: _whole_number(d.get(PARAMS["offset"]))),
+}
 
 
 class PromptTemplateFailure(Exception):
@@ -78,8 +104,7 @@ class PromptTemplatesScript(scripts.Script):
                 )
                 offset = gr.Number(0, precision=0, label="Combinatorial: start at combination", elem_id=eid("offset"))
         refresh.click(fn=lambda: gr.update(choices=[PROMPT_BOX, *template_names()]), outputs=[template])
-        # Keys only, no functions: SD.Next's paste calls should_skip(key) and fails on a function, ending the
-        # whole paste. The values these keys read are worked out by restore_template_source (on_infotext_pasted).
+        # Text keys that are also functions (PasteKey): A1111's API calls them, SD.Next's should_skip() reads text.
         self.infotext_fields = [
             (enabled, PASTED["enabled"]),
             (template, PASTED["template"]),
@@ -258,11 +283,8 @@ def parse_args(args: tuple[Any, ...]) -> ScriptArgs | None:
 def restore_template_source(infotext: str, params: dict[str, Any]) -> None:
     """on_infotext_pasted: put the template itself, not one of its prompts, back into the prompt boxes, and work out
     what each of the Script's inputs gets (an infotext of ours turns it on; any other turns it off)."""
-    params[PASTED["enabled"]] = PARAMS["mode"] in params
-    params[PASTED["template"]] = params.get(PARAMS["template"]) or PROMPT_BOX
-    params[PASTED["variables"]] = variables_text(params.get(PARAMS["variables"]))
-    params[PASTED["count"]] = _whole_number(params.get(PARAMS["count"]))
-    params[PASTED["offset"]] = _whole_number(params.get(PARAMS["offset"]))
+    for key in PASTED.values():  # for a paste that reads the keys as text
+        params[str(key)] = key(params)
     if PARAMS["source"] in params:
         params["Prompt"] = params[PARAMS["source"]]
     if PARAMS["negative_source"] in params:

@@ -202,11 +202,17 @@ def pasted_inputs(started, params):
     script = started.runner.alwayson_scripts[0]
     with gr.Blocks():
         inputs = script.ui(False)
-    started.webui_callbacks.infotext_pasted_callback("", params)
     assert all(isinstance(key, str) for _, key in script.infotext_fields)
-    by_component = {id(component): params.get(key) for component, key in script.infotext_fields}
+    # A1111's API (apply_infotext): no on_infotext_pasted; a callable key is called, a text key read
+    api_params = dict(params)
+    by_api = {id(c): key(api_params) if callable(key) else api_params.get(key) for c, key in script.infotext_fields}
+    started.webui_callbacks.infotext_pasted_callback("", params)
+    # the pages' paste (A1111's and SD.Next's paste_func): the callbacks, then each key called or read as text
+    by_page = {id(c): key(params) if callable(key) else params.get(key) for c, key in script.infotext_fields}
+    by_text = {id(c): params.get(key) for c, key in script.infotext_fields}
+    assert by_api == by_page == by_text
     names = ["enabled", "template", "variables", "mode", "count", "offset"]
-    return {name: by_component[id(component)] for name, component in zip(names, inputs, strict=True)}
+    return {name: by_page[id(component)] for name, component in zip(names, inputs, strict=True)}
 
 
 def test_pasting_an_infotext_of_ours_restores_every_input_of_the_script(started):

@@ -130,6 +130,10 @@ class WebUI:
         reply = self.call("GET", "/config", auth=None)
         if reply.status == 401 and self.login_cookie():
             reply = self.call("GET", "/config", auth=None, headers={"Cookie": self.login_cookie() or ""})
+            if reply.status == 401:  # a login to a WebUI since restarted (the kill test): it forgot it; log in again
+                self._cache.pop("login_cookie", None)
+                if self.login_cookie():
+                    reply = self.call("GET", "/config", auth=None, headers={"Cookie": self.login_cookie() or ""})
         if reply.status != 200 or not isinstance(reply.body, dict):
             return None
         prefix = "setting_"

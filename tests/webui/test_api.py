@@ -18,6 +18,14 @@ ROUTES = [
     ("POST", "/render"),
     ("POST", "/txt2img"),
     ("POST", "/img2img"),
+    ("POST", "/jobs"),
+    ("GET", "/jobs"),
+    ("GET", "/jobs/no-such-job"),
+    ("DELETE", "/jobs/no-such-job"),
+    ("POST", "/jobs/no-such-job/rerun"),
+    ("GET", "/jobs/no-such-job/images"),
+    ("GET", "/jobs/no-such-job/images/0"),
+    ("GET", "/jobs/no-such-job/events"),
 ]
 
 
@@ -27,7 +35,7 @@ def test_version_and_openapi(webui):
     if schema.status == 404:
         pytest.skip("this WebUI serves no OpenAPI document")
     paths = {p for p in schema.body["paths"] if p.startswith("/prompt-templates/v1")}
-    assert len(paths) == 10
+    assert len(paths) == 16  # 10 + the jobs' 6
     img2img = schema.body["components"]["schemas"]["PromptTemplatesImg2ImgRequest"]["properties"]
     assert {"template", "mode", "init_images", "denoising_strength"} <= set(img2img)
     fields = schema.body["components"]["schemas"]["PromptTemplatesTxt2ImgRequest"]["properties"]
