@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sd_prompt_templates.batching import auto_batch_size, batches
 from sd_prompt_templates.binding import Bound, bind, infotext_fields, read_template
@@ -19,7 +19,6 @@ from sd_prompt_templates.checks import check_generation, check_parameters, check
 from sd_prompt_templates.engine import Mode, fixed_seed
 from sd_prompt_templates.jobs.runner import RunInterrupted
 from sd_prompt_templates.jobs.settings import JobPaths
-from sd_prompt_templates.jobs.system import JobSystem
 from sd_prompt_templates.library import TemplateRecord, TemplateStore
 from sd_prompt_templates.library.records import INT64_MAX, PARAMETER_RULES, ParameterSchema, parameter_problems
 from sd_prompt_templates.models import count_fields, request_schema
@@ -27,6 +26,9 @@ from sd_prompt_templates.plan import OPTION_FIELDS, Generated, GenerationPlan, K
 from sd_prompt_templates.problems import PlanError, Problem
 from sd_prompt_templates.settings import Settings
 from sd_prompt_templates.wildcards import WildcardLibrary
+
+if TYPE_CHECKING:
+    from sd_prompt_templates.jobs.system import JobSystem
 
 
 class GenerationPort(Protocol):
@@ -42,6 +44,10 @@ class GenerationPort(Protocol):
 
 class GenerationUnavailable(RuntimeError):
     pass
+
+
+class JobsUnavailable(OSError):
+    """The jobs cannot run in this process (a package missing); the API answers 503 with the reason."""
 
 
 class PromptService:
@@ -98,6 +104,10 @@ class PromptService:
             current = self._jobs
             if current is not None and current.paths == paths:
                 return current
+            try:  # here, not at import: without huey (--skip-install) the rest of the extension works on
+                from sd_prompt_templates.jobs.system import JobSystem
+            except ImportError as exc:
+                raise JobsUnavailable(f"jobs need the huey package ({exc}): pip install 'huey>=3,<4'") from None
             self._jobs = JobSystem.open(
                 paths,
                 GeneratorPort(self),

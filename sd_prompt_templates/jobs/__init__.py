@@ -5,7 +5,8 @@ sender call what this package exports.
 - `model`: Job, JobStatus and its transitions, Webhook, JobImage, the refusals.
 - `store`: JobStore, the SQLite file (and the images' folder) every change goes through.
 - `runner`: JobRunner, one job through a JobPort (the WebUI's generation), batch by batch.
-- `queue`: JobQueue, huey's SqliteHuey and the worker thread.
+- `queue`: JobQueue, huey's SqliteHuey and the worker thread (imported from `queue` or `system` only: the rest
+  works without huey installed, so the extension loads and says why jobs are off).
 """
 
 from sd_prompt_templates.jobs.model import (
@@ -24,7 +25,6 @@ from sd_prompt_templates.jobs.model import (
     Webhook,
     hash_request,
 )
-from sd_prompt_templates.jobs.queue import JobQueue, JsonSerializer
 from sd_prompt_templates.jobs.runner import JobPort, JobRunner, Notify, RunInterrupted, task_id_for
 from sd_prompt_templates.jobs.settings import JobLimits, JobPaths, LimitsSource
 from sd_prompt_templates.jobs.store import JobStore
@@ -41,14 +41,12 @@ __all__ = [
     "JobNotFound",
     "JobPaths",
     "JobPort",
-    "JobQueue",
     "JobRequestError",
     "JobRunner",
     "JobStateError",
     "JobStatus",
     "JobStore",
     "JobSummary",
-    "JsonSerializer",
     "LimitsSource",
     "Notify",
     "RunInterrupted",

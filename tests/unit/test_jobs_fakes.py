@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sd_prompt_templates.jobs import Job, JobQueue, JobRunner, JobStore, RunInterrupted
+from sd_prompt_templates.jobs import Job, JobRunner, JobStore, RunInterrupted
 from sd_prompt_templates.jobs.images import PNG_SIGNATURE, png_text
+from sd_prompt_templates.jobs.queue import JobQueue
 from sd_prompt_templates.jobs.settings import JobLimits, JobPaths
 from sd_prompt_templates.plan import GenerationPlan, WebUIReply
 

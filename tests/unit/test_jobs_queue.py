@@ -17,12 +17,10 @@ from huey.registry import Message
 from sd_prompt_templates.jobs import (
     IdempotencyConflict,
     JobLimits,
-    JobQueue,
     JobStatus,
-    JsonSerializer,
     hash_request,
 )
-from sd_prompt_templates.jobs.queue import THREAD_NAME
+from sd_prompt_templates.jobs.queue import THREAD_NAME, JobQueue, JsonSerializer
 from sd_prompt_templates.jobs.settings import DAY, JobPaths
 from sd_prompt_templates.plan import GenerationPlan
 from tests.unit.test_jobs_fakes import WAIT, Events, FakePort, assert_images_exact, make_plan, open_jobs
@@ -307,3 +305,18 @@ def test_finished_jobs_are_pruned_at_start_and_after_each_job(opened):
         assert not (store.files_dir / old.id).exists()
     finally:
         queue.close()
+
+
+def test_without_huey_the_service_works_and_says_why_jobs_are_off(tmp_path, monkeypatch):
+    import sys
+
+    from sd_prompt_templates.service import JobsUnavailable, PromptService
+    from sd_prompt_templates.settings import Settings
+
+    monkeypatch.setitem(sys.modules, "huey", None)  # `import huey` fails, as without the package
+    monkeypatch.delitem(sys.modules, "sd_prompt_templates.jobs.queue", raising=False)
+    monkeypatch.delitem(sys.modules, "sd_prompt_templates.jobs.system", raising=False)
+    service = PromptService(lambda: Settings(library_path=tmp_path / "templates.sqlite3"))
+    assert service.plan({"prompt": "a {b|c}", "mode": "combinatorial"}, {"prompt", "mode"}).prompts == ["a b", "a c"]
+    with pytest.raises(JobsUnavailable, match="jobs need the huey package"):
+        service.jobs()
