@@ -81,10 +81,13 @@ def epoch(text: str) -> float:
 
 
 def wait_all(client: Client, ids: list[str]) -> list[dict[str, Any]]:
-    """Every job finished: the worker runs them in order, so it watches the last one (one light request every
-    20 ms: polling them all would load the WebUI it measures), then reads them all."""
-    while client.call("GET", f"{PREFIX}/jobs/{ids[-1]}")["status"] in ("queued", "running"):
-        time.sleep(0.02)
+    """Every job finished: the worker runs them in order, so it follows the last one's events (Server-Sent
+    Events: no polling, which would load the WebUI it measures), then reads them all."""
+    request = urllib.request.Request(f"{client.url}{PREFIX}/jobs/{ids[-1]}/events", headers=client.headers)
+    with urllib.request.urlopen(request, timeout=TIMEOUT_S) as stream:
+        for line in stream:
+            if line.startswith(b"data: ") and json.loads(line[6:])["status"] not in ("queued", "running"):
+                break
     jobs = [client.call("GET", f"{PREFIX}/jobs/{job_id}") for job_id in ids]
     for job in jobs:
         if job["status"] != "succeeded":

@@ -35,12 +35,17 @@ class SchemaTooNew(Exception):
         super().__init__(f"schema version {found} is newer than {known}, the latest this code knows")
 
 
-def connect(path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT) -> sqlite3.Connection:
-    """A connection in autocommit mode, rows as `sqlite3.Row`, synchronous=FULL, usable from any thread (one
-    thread at a time: open one per operation)."""
+def connect(
+    path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT, synchronous: str = "FULL"
+) -> sqlite3.Connection:
+    """A connection in autocommit mode, rows as `sqlite3.Row`, usable from any thread (one thread at a time: open
+    one per operation). synchronous=FULL survives a power cut; NORMAL (in WAL mode) survives the process being
+    killed at any point, and a power cut may lose the last transactions, never the file."""
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
     return conn
 
 
@@ -116,17 +121,23 @@ class Database:
     fresh connection for each read or write."""
 
     def __init__(
-        self, path: str | os.PathLike[str], migrations: Sequence[Migration], *, timeout: float = DEFAULT_TIMEOUT
+        self,
+        path: str | os.PathLike[str],
+        migrations: Sequence[Migration],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        synchronous: str = "FULL",
     ) -> None:
         self.path = Path(path)
         self.timeout = timeout
+        self.synchronous = synchronous
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self.connect()) as conn:
             enable_wal(conn)
             migrate(conn, migrations)
 
     def connect(self) -> sqlite3.Connection:
-        return connect(self.path, timeout=self.timeout)
+        return connect(self.path, timeout=self.timeout, synchronous=self.synchronous)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

@@ -25,7 +25,7 @@ from sd_prompt_templates.jobs.model import (
     JobStatus,
 )
 from sd_prompt_templates.jobs.settings import JobLimits, LimitsSource
-from sd_prompt_templates.jobs.store import JobStore
+from sd_prompt_templates.jobs.store import ImageToSave, JobStore
 from sd_prompt_templates.plan import GenerationPlan, WebUIReply
 
 logger = logging.getLogger(__name__)
@@ -180,20 +180,13 @@ class JobRunner:
         images, infotexts = reply.made()
         if len(images) < part.images:
             raise JobRunError(f"the WebUI returned {len(images)} images for a batch of {part.images}")
+        batch = []
         for i in range(part.images):
             given = infotexts[i] if i < len(infotexts) else ""
             png = png_with_infotext(decode_image(images[i]), given)
-            job = self.store.record_image(
-                job.id,
-                start + i,
-                png,
-                part.prompts[i],
-                part.negative_prompts[i],
-                part.seeds[i],
-                given or png_text(png).get(INFOTEXT_KEY, ""),
-                self.clock(),
-            )
-        return job
+            infotext = given or png_text(png).get(INFOTEXT_KEY, "")
+            batch.append(ImageToSave(png, part.prompts[i], part.negative_prompts[i], part.seeds[i], infotext))
+        return self.store.record_images(job.id, start, batch, self.clock())
 
     # -- endings --------------------------------------------------------------------------------------------
     def _end(self, job: Job, status: JobStatus, error: str | None = None) -> Job:

@@ -16,9 +16,12 @@ import logging
 import os
 import shutil
 import sqlite3
+import threading
 import time
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +50,39 @@ logger = logging.getLogger(__name__)
 DEFAULT_LIMITS = JobLimits()
 
 
+@dataclass(frozen=True)
+class ImageToSave:
+    png: bytes
+    prompt: str
+    negative_prompt: str
+    seed: int
+    infotext: str
+
+
+class _NotifyingDatabase(db.Database):
+    """The jobs' database, telling whoever waits for a change (an events stream) when a write committed."""
+
+    def __init__(self, *args: Any, changed: threading.Condition, **kwargs: Any) -> None:
+        self.changed = changed
+        super().__init__(*args, **kwargs)
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        with super().write() as conn:
+            yield conn
+        with self.changed:
+            self.changed.notify_all()
+
+
 class JobStore:
     """The jobs and their images. One store serves every thread (a connection per operation)."""
 
     def __init__(self, path: str | os.PathLike[str], files_dir: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.files_dir = Path(files_dir)
-        self.database = db.Database(self.path, MIGRATIONS)  # the webhook sender uses this file too
+        self._changed = threading.Condition()  # notified after each change this process makes
+        # NORMAL: a commit survives the process being killed; each image's row is one, and FULL would fsync each
+        self.database = _NotifyingDatabase(self.path, MIGRATIONS, synchronous="NORMAL", changed=self._changed)
         self.files_dir.mkdir(parents=True, exist_ok=True)
         # One connection held open, unused: when the last connection to a WAL file closes, SQLite checkpoints the
         # log into the file and deletes it, three more fsyncs; with a connection per operation that would be at
@@ -188,31 +217,55 @@ class JobStore:
         infotext: str,
         now: float | None = None,
     ) -> Job:
-        """Save image `index` of a running job: its file first, then its row and the job's count, in one
-        transaction. Only the next image is taken (`index` == images_done): never one twice, never a gap."""
+        """Save image `index` of a running job (see `record_images`)."""
+        return self.record_images(job_id, index, [ImageToSave(png, prompt, negative_prompt, seed, infotext)], now)
+
+    def record_images(self, job_id: str, start: int, images: Sequence[ImageToSave], now: float | None = None) -> Job:
+        """Save a batch of a running job from image `start` on: the files first, then their rows and the job's
+        count, in one transaction. Only the next images are taken (`start` == images_done): never one twice, never
+        a gap. Durable against the WebUI being killed at any point; after a power cut the last images may have to
+        be made again (`requeue_interrupted` checks their files), which costs less than an fsync for each."""
         with self.database.read() as conn:
-            _check_next_image(_get(conn, job_id), index)  # before the file: a recorded image is never overwritten
-        relative = f"{checked_id(job_id)}/{index:05d}.png"
-        write_atomically(self.files_dir / relative, png)
+            _check_next_image(_get(conn, job_id), start)  # before the files: a recorded image is never overwritten
+        paths = [f"{checked_id(job_id)}/{start + i:05d}.png" for i in range(len(images))]
+        for relative, image in zip(paths, images, strict=True):
+            write_atomically(self.files_dir / relative, image.png, durable=False)
         now = time.time() if now is None else now
+        size = sum(len(image.png) for image in images)
         with self.database.write() as conn:
-            _check_next_image(_get(conn, job_id), index)
-            conn.execute(
+            _check_next_image(_get(conn, job_id), start)
+            conn.executemany(
                 "INSERT INTO job_images (job_id, idx, path, prompt, negative_prompt, seed, infotext, bytes, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, index, relative, prompt, negative_prompt, seed, infotext, len(png), now),
+                [
+                    (job_id, start + i, relative, im.prompt, im.negative_prompt, im.seed, im.infotext, len(im.png), now)
+                    for i, (relative, im) in enumerate(zip(paths, images, strict=True))
+                ],
             )
             _touch(
                 conn,
                 job_id,
                 # attempts counts the starts in a row that made no image: a new image starts the count again,
                 # so a long job restarted now and then never runs out of them, while a job that kills the WebUI does
-                "images_done = images_done + 1, images_bytes = images_bytes + ?, last_image_at = ?, attempts = 0",
-                len(png),
+                "images_done = images_done + ?, images_bytes = images_bytes + ?, last_image_at = ?, attempts = 0",
+                len(images),
+                size,
                 now,
                 now=now,
             )
             return _get(conn, job_id)
+
+    def wait_for_change(self, job_id: str, version: int, timeout: float) -> Job:
+        """The job once its version is no longer `version`, or as it is after `timeout` seconds. A change made in
+        this process wakes it at once; one made by another process is seen at the end of the wait."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                job = self.get(job_id)
+                left = deadline - time.monotonic()
+                if job.version != version or left <= 0:
+                    return job
+                self._changed.wait(left)
 
     def finish(self, job_id: str, status: JobStatus, error: str | None = None, now: float | None = None) -> Job:
         """A running job ends (or a queued one is cancelled). A job succeeds only with all its images."""
@@ -293,12 +346,32 @@ class JobStore:
                 job = job_from_row(row)
                 if job.id in exclude:
                     continue
+                self._forget_lost_images(conn, job)
                 assignments, values = _after_interruption(job, limits, now)
                 _touch(conn, job.id, assignments, *values, now=now)
                 changed.append(_get(conn, job.id))
         for job in changed:
             logger.warning("job %s was left running by a process that stopped: now %s", job.id, job.status.value)
         return changed
+
+    def _forget_lost_images(self, conn: sqlite3.Connection, job: Job) -> None:
+        """Images are recorded without an fsync each: after a power cut a recorded image's file may be missing or
+        empty. From the first such image on, the job makes them again."""
+        have = 0
+        while have < job.images_done:
+            path = self.files_dir / checked_id(job.id) / f"{have:05d}.png"
+            if not path.is_file() or path.stat().st_size == 0:
+                break
+            have += 1
+        if have == job.images_done:
+            return
+        logger.warning("job %s: images %d and on were lost (a power cut?): they are made again", job.id, have)
+        conn.execute("DELETE FROM job_images WHERE job_id = ? AND idx >= ?", (job.id, have))
+        conn.execute(
+            "UPDATE jobs SET images_done = ?, images_bytes = (SELECT coalesce(sum(bytes), 0) FROM job_images "
+            "WHERE job_id = ?) WHERE id = ?",
+            (have, job.id, job.id),
+        )
 
     # -- deletion ---------------------------------------------------------------------------------------------
     def delete(self, job_id: str) -> None:

@@ -103,16 +103,16 @@ def test_a_crash_inside_a_batch_resumes_inside_it_in_a_new_process_nothing_twice
     port = FakePort()
     store, runner = open_runner(tmp_path, port)
     job, _ = store.submit(plan)
-    original, files_dir = store.record_image, store.files_dir
+    original, files_dir = store.record_images, store.files_dir
 
-    def dies_at_image_4(job_id: str, index: int, *args: object, **kwargs: object):
-        if index == 4:
-            # the file of image 4 was written, then the process died before its row
+    def dies_at_image_4(job_id: str, start: int, images: list, now: float | None = None):
+        if start == 3:  # the second batch: image 3 recorded, the file of image 4 written, then the process died
+            original(job_id, 3, images[:1], now)
             (files_dir / job_id / "00004.png").write_bytes(b"half an image")
             raise Crash
-        return original(job_id, index, *args, **kwargs)  # type: ignore[arg-type]
+        return original(job_id, start, images, now)
 
-    store.record_image = dies_at_image_4  # type: ignore[method-assign]
+    store.record_images = dies_at_image_4  # type: ignore[method-assign]
     with pytest.raises(Crash):
         runner.run_job(job.id)
     assert store.get(job.id).status is JobStatus.RUNNING and store.get(job.id).images_done == 4
@@ -305,5 +305,5 @@ def test_the_eta_comes_from_the_stores_timestamps(tmp_path):
     )
     job, _ = store.submit(make_plan(6, 2))
     runner.run_job(job.id)
-    # claim at 1000; image i is recorded at 1005 + 5 i: 5 s an image
-    assert seen == [20.0, 10.0, 0.0]
+    # claim at 1000; batch b (2 images) is recorded at 1005 + 5 b: 2.5 s an image
+    assert seen == [10.0, 5.0, 0.0]

@@ -435,3 +435,16 @@ def test_only_starts_in_a_row_that_make_no_image_count_toward_max_attempts(tmp_p
     (failed,) = JobStore(paths.database, paths.files).requeue_interrupted(limits=limits)
     assert failed.status is JobStatus.FAILED and failed.images_done == 5
     assert "2 times out of 2 allowed" in (failed.error or "")
+
+
+def test_images_whose_files_a_power_cut_lost_are_made_again(tmp_path):
+    paths = JobPaths(tmp_path)
+    store = JobStore(paths.database, paths.files)
+    job_id = running_job(store, images=4, batch_size=1)
+    for index in range(3):
+        record(store, job_id, index)
+    (paths.files / job_id / "00001.png").write_bytes(b"")  # recorded, but its data never reached the disk
+    (requeued,) = JobStore(paths.database, paths.files).requeue_interrupted()
+    assert requeued.status is JobStatus.QUEUED and requeued.images_done == 1
+    assert [image.index for image in store.images(job_id)] == [0]
+    assert requeued.images_bytes == store.images(job_id)[0].size

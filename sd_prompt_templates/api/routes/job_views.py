@@ -17,7 +17,7 @@ from sd_prompt_templates.jobs import Job, JobNotFound, JobStatus, JobStore
 from sd_prompt_templates.models import NULLABLE
 
 PREFIX = "/prompt-templates/v1"
-EVENTS_POLL_SECONDS = 0.25  # how often an events stream looks for changes (any process may make them)
+EVENTS_POLL_SECONDS = 0.25  # how often an events stream looks for changes another process made
 EVENTS_KEEPALIVE_SECONDS = 15.0  # a comment line keeps proxies from closing a quiet stream
 
 
@@ -136,13 +136,13 @@ class _Chunks(io.RawIOBase):
 
 
 def event_stream(store: JobStore, job: Job) -> Iterator[str]:
-    """The job now, then each change until it ends; a comment line now and then keeps the connection open."""
+    """The job now, then each change until it ends, as soon as it is made (by this process; another's is seen
+    within EVENTS_POLL_SECONDS); a comment line now and then keeps the connection open."""
     yield _event("status", job, store)
     last_quiet = time.monotonic()
     while not job.finished:
-        time.sleep(EVENTS_POLL_SECONDS)
         try:
-            current: Job = store.get(job.id)
+            current: Job = store.wait_for_change(job.id, job.version, EVENTS_POLL_SECONDS)
         except JobNotFound:  # deleted meanwhile
             yield "event: deleted\ndata: {}\n\n"
             return
