@@ -42,6 +42,9 @@ THREAD_NAME = "prompt-templates-jobs"
 _MESSAGE, _TUPLE, _DATETIME, _TIMEDELTA = "__huey_message__", "__tuple__", "__datetime__", "__timedelta__"
 
 
+PRUNE_EVERY_SECONDS = 60.0  # between two jobs, at most this often: pruning reads every job's size
+
+
 class JsonSerializer(Serializer):  # type: ignore[misc]
     """huey's messages as JSON. A message holds the task's name and arguments (here, a job id), huey's own
     datetimes and tuples (tagged so they come back as they were) and nested messages; anything else is refused,
@@ -132,6 +135,7 @@ class JobQueue:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
+        self._pruned_at = -float("inf")
 
     # -- what callers do ------------------------------------------------------------------------------------
     def submit(
@@ -250,7 +254,8 @@ class JobQueue:
         job = self.runner.run_job(job_id, should_stop=self._stop.is_set)
         if job is not None and job.status is JobStatus.QUEUED and not self._stop.is_set():
             self._enqueue(job.id, job.seq)
-        self._prune()
+        if time.monotonic() - self._pruned_at >= PRUNE_EVERY_SECONDS:
+            self._prune()
 
     def _tidy(self) -> None:
         self._prune()
@@ -260,6 +265,7 @@ class JobQueue:
             logger.exception("could not remove the files of deleted jobs")
 
     def _prune(self) -> None:
+        self._pruned_at = time.monotonic()
         try:
             pruned = self.store.prune(self.clock(), self.limits())
         except Exception:
