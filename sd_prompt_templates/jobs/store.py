@@ -64,13 +64,15 @@ class _NotifyingDatabase(db.Database):
 
     def __init__(self, *args: Any, changed: threading.Condition, **kwargs: Any) -> None:
         self.changed = changed
+        self.writes = 0  # commits so far, under `changed`
         super().__init__(*args, **kwargs)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         with super().write() as conn:
             yield conn
-        with self.changed:
+        with self.changed:  # held only to count and wake: never while anyone reads
+            self.writes += 1
             self.changed.notify_all()
 
 
@@ -259,13 +261,16 @@ class JobStore:
         """The job once its version is no longer `version`, or as it is after `timeout` seconds. A change made in
         this process wakes it at once; one made by another process is seen at the end of the wait."""
         deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                job = self.get(job_id)
-                left = deadline - time.monotonic()
-                if job.version != version or left <= 0:
-                    return job
-                self._changed.wait(left)
+        while True:
+            with self._changed:
+                seen = self.database.writes
+            job = self.get(job_id)
+            left = deadline - time.monotonic()
+            if job.version != version or left <= 0:
+                return job
+            with self._changed:
+                if self.database.writes == seen:  # nothing committed since the read: wait for the next commit
+                    self._changed.wait(left)
 
     def finish(self, job_id: str, status: JobStatus, error: str | None = None, now: float | None = None) -> Job:
         """A running job ends (or a queued one is cancelled). A job succeeds only with all its images."""

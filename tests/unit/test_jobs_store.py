@@ -448,3 +448,13 @@ def test_images_whose_files_a_power_cut_lost_are_made_again(tmp_path):
     assert requeued.status is JobStatus.QUEUED and requeued.images_done == 1
     assert [image.index for image in store.images(job_id)] == [0]
     assert requeued.images_bytes == store.images(job_id)[0].size
+
+
+def test_waiting_for_a_change_wakes_at_the_commit_and_gives_up_at_the_timeout(store):
+    import threading
+
+    job, _ = store.submit(make_plan())
+    assert store.wait_for_change(job.id, job.version, 0.05).version == job.version  # nothing happened: as it is
+    threading.Timer(0.05, store.claim, args=(job.id, "w1")).start()
+    changed = store.wait_for_change(job.id, job.version, 30.0)  # woken by the claim, long before the timeout
+    assert changed.status is JobStatus.RUNNING and changed.version > job.version
