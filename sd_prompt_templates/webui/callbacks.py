@@ -41,7 +41,8 @@ def app_started(demo: Any, app: Any) -> None:
     service = runtime.service()  # the one service of this process: the API, the tab and the Script share it
     # Saved templates' parameters are checked against the WebUI's request model, whichever door saves them.
     service.use_request_model(api_models.StableDiffusionTxt2ImgProcessingAPI)
-    service.generator = WebUIGenerator(app)  # this app's handlers: a reloaded UI brings a new app
+    generator = WebUIGenerator(app)  # this app's handlers: a reloaded UI brings a new app
+    service.generator = generator
     path = service.settings().library_path
     try:
         store = service.store()
@@ -56,6 +57,7 @@ def app_started(demo: Any, app: Any) -> None:
         print(f"Prompt Templates: REST API at {PREFIX}")
     else:
         print("Prompt Templates: REST API off (start the WebUI with --api to have it)")
+        generator.prepare()  # the tab and the jobs generate through a private API, made now
     start_jobs()
 
 

@@ -36,10 +36,22 @@ class WebUIGenerator:
         self._lock = threading.Lock()
 
     def _handler(self, kind: Kind) -> Any:
+        return self._registered_handler(kind) or getattr(self._api(), HANDLERS[kind])
+
+    def prepare(self) -> None:
+        """Without --api, make the private API now, at start-up, as the WebUI makes its own: Forge's API class
+        builds every script's UI when it is made, which fails inside a gradio event (the tab's Generate)."""
+        if self._registered_handler("txt2img") is None:
+            try:
+                self._api()
+            except GenerationUnavailable as exc:
+                print(f"Prompt Templates: {exc}")
+
+    def _registered_handler(self, kind: Kind) -> Any:
         for route in self.app.routes:
             if getattr(route, "path", None) == PATHS[kind] and "POST" in getattr(route, "methods", ()):
                 return route.endpoint
-        return getattr(self._api(), HANDLERS[kind])
+        return None
 
     def _api(self) -> Any:
         """Without --api the WebUI registers no handler: the tab then uses the WebUI's own API class, made once on
