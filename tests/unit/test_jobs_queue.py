@@ -308,6 +308,7 @@ def test_finished_jobs_are_pruned_at_start_and_after_each_job(opened):
 
 
 def test_without_huey_the_service_works_and_says_why_jobs_are_off(tmp_path, monkeypatch):
+    import importlib
     import sys
 
     from sd_prompt_templates.service import JobsUnavailable, PromptService
@@ -316,6 +317,10 @@ def test_without_huey_the_service_works_and_says_why_jobs_are_off(tmp_path, monk
     monkeypatch.setitem(sys.modules, "huey", None)  # `import huey` fails, as without the package
     monkeypatch.delitem(sys.modules, "sd_prompt_templates.jobs.queue", raising=False)
     monkeypatch.delitem(sys.modules, "sd_prompt_templates.jobs.system", raising=False)
+    for name in [m for m in sys.modules if m.startswith(("sd_prompt_templates.api", "sd_prompt_templates.ui"))]:
+        monkeypatch.delitem(sys.modules, name)
+    importlib.import_module("sd_prompt_templates.api.main")  # the REST API loads: the WebUI loads the extension
+    importlib.import_module("sd_prompt_templates.ui.layout")  # and the tab
     service = PromptService(lambda: Settings(library_path=tmp_path / "templates.sqlite3"))
     assert service.plan({"prompt": "a {b|c}", "mode": "combinatorial"}, {"prompt", "mode"}).prompts == ["a b", "a c"]
     with pytest.raises(JobsUnavailable, match="jobs need the huey package"):

@@ -6,7 +6,7 @@ __future__ import annotations` here: FastAPI must see the request models made at
 
 import sqlite3
 from contextlib import suppress
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import FileResponse, StreamingResponse
@@ -34,12 +34,14 @@ from sd_prompt_templates.jobs import (
     Webhook,
     hash_request,
 )
-from sd_prompt_templates.jobs.system import JobSystem
 from sd_prompt_templates.jobs.webhooks import check_webhook
 from sd_prompt_templates.models import NULLABLE, PYDANTIC_V2, dump, fields_set, model_fields
 from sd_prompt_templates.plan import Kind
 from sd_prompt_templates.problems import Problem
 from sd_prompt_templates.service import PromptService
+
+if TYPE_CHECKING:  # huey comes with the jobs' queue only: without it the rest of the API must load
+    from sd_prompt_templates.jobs.system import JobSystem
 
 MAX_IDEMPOTENCY_KEY = 255
 router = APIRouter(route_class=GuardedRoute)
@@ -229,7 +231,7 @@ def job_events(job_id: str, service: PromptService = ServiceDep) -> Any:
     )
 
 
-def jobs_of(service: PromptService) -> JobSystem:
+def jobs_of(service: PromptService) -> "JobSystem":
     """This process's jobs; 503 with the reason when their files cannot be opened (a full or read-only disk, a
     database written by a newer version), rather than a bare 500."""
     try:

@@ -9,14 +9,17 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sd_prompt_templates.jobs import Job, JobError, JobStatus
-from sd_prompt_templates.jobs.system import JobSystem
 from sd_prompt_templates.problems import PlanError
 from sd_prompt_templates.service import PromptService
 from sd_prompt_templates.ui import element_ids
 from sd_prompt_templates.ui.handlers.generation import RunInputs, plan_problems_html, plan_run
 from sd_prompt_templates.ui.handlers.messages import message, problems_html
+
+if TYPE_CHECKING:  # huey comes with the jobs' queue only: without it the tab must load
+    from sd_prompt_templates.jobs.system import JobSystem
 
 
 class JobsUnavailable(Exception):
