@@ -19,7 +19,6 @@ WebUI's prompt-templates/jobs*.sqlite3 files while it is stopped). Part 3 needs 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import statistics
 import sys
@@ -30,6 +29,8 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
+from webui import Client  # benchmarks/webui.py: run as a script, this folder is on the path
+
 PREFIX = "/prompt-templates/v1"
 BODY = {"prompt": "a {red|blue} {cat|dog} {sitting|running}", "mode": "combinatorial", "steps": 2, "width": 64,
         "height": 64, "seed": 1234}  # fmt: skip
@@ -39,32 +40,6 @@ GAP_MAX_MS = 50.0
 SUBMIT_P99_MAX_MS = 20.0
 READ_P99_MAX_MS = 50.0
 TIMEOUT_S = 600.0
-
-
-class Client:
-    def __init__(self, url: str, user: str | None, password: str | None) -> None:
-        self.url = url.rstrip("/")
-        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if user is not None:
-            token = base64.b64encode(f"{user}:{password or ''}".encode()).decode("ascii")
-            self.headers["Authorization"] = f"Basic {token}"
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, headers=self.headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-                raw = response.read()
-                return json.loads(raw) if raw else None
-        except urllib.error.HTTPError as exc:
-            raise SystemExit(f"{method} {path}: HTTP {exc.code}: {exc.read().decode(errors='replace')[:500]}") from None
-        except urllib.error.URLError as exc:
-            raise SystemExit(f"{method} {path}: cannot reach {self.url}: {exc.reason}") from None
-
-    def timed(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[float, Any]:
-        start = time.perf_counter()
-        answer = self.call(method, path, body)
-        return time.perf_counter() - start, answer
 
 
 def verdict(ok: bool) -> str:

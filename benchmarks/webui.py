@@ -68,19 +68,29 @@ class Client:
             self.headers["Authorization"] = f"Basic {token}"
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        request = urllib.request.Request(
-            self.url + path, data=json.dumps(body).encode(), headers=self.headers, method="POST"
-        )
+        answer: dict[str, Any] = self.call("POST", path, body)
+        return answer
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """The JSON answer (None for an empty one); a clear exit, not a traceback, when the WebUI refuses or is gone."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, headers=self.headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-                return json.loads(response.read())
+                raw = response.read()
+                return json.loads(raw) if raw else None
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:2000]
-            raise SystemExit(f"POST {path}: HTTP {exc.code}: {detail}") from None
+            raise SystemExit(f"{method} {path}: HTTP {exc.code}: {detail}") from None
         except urllib.error.URLError as exc:
-            raise SystemExit(f"POST {path}: cannot reach {self.url}: {exc.reason}") from None
+            raise SystemExit(f"{method} {path}: cannot reach {self.url}: {exc.reason}") from None
         except (http.client.HTTPException, ConnectionError) as exc:
-            raise SystemExit(f"POST {path}: the WebUI dropped the connection (stopped?): {exc!r}") from None
+            raise SystemExit(f"{method} {path}: the WebUI dropped the connection (stopped?): {exc!r}") from None
+
+    def timed(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[float, Any]:
+        start = time.perf_counter()
+        answer = self.call(method, path, body)
+        return time.perf_counter() - start, answer
 
 
 def expect(condition: bool, message: str) -> None:
