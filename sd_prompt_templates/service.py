@@ -61,7 +61,7 @@ class PromptService:
         self._settings = settings
         self.generator = generator
         self._lock = threading.Lock()
-        self._store: tuple[Path, TemplateStore] | None = None
+        self._store: tuple[str | Path, TemplateStore] | None = None
         self._wildcards: tuple[tuple[Path, ...], WildcardLibrary] | None = None
         self.parameter_schema: ParameterSchema | None = None
         self._jobs: JobSystem | None = None
@@ -81,8 +81,9 @@ class PromptService:
     def store(self) -> TemplateStore:
         settings = self.settings()
         with self._lock:
-            if self._store is None or self._store[0] != settings.library_path:
-                self._store = (settings.library_path, TemplateStore(settings.library_path, settings.limits))
+            target = settings.library_target
+            if self._store is None or self._store[0] != target:
+                self._store = (target, TemplateStore(target, settings.limits))
             store = self._store[1]
             store.parameter_schema = self.parameter_schema
             return store
@@ -99,7 +100,7 @@ class PromptService:
         moved (the previous one is stopped first). Its worker runs only once `start()`ed (the glue does, when the
         app starts)."""
         settings = self.settings()
-        paths = JobPaths.beside(settings.library_path)
+        paths = JobPaths.beside(settings.library_path, settings.database_url)
         with self._lock:
             current = self._jobs
             if current is not None and current.paths == paths:
@@ -259,6 +260,10 @@ class GeneratorPort:
     def interrupt(self, task_id: str) -> bool:
         generator = self.service.generator
         return generator.interrupt(task_id) if generator is not None else False
+
+    def cannot_run(self, plan: GenerationPlan) -> str | None:
+        check = getattr(self.service.generator, "cannot_run", None)
+        return None if check is None else check(plan)
 
 
 def _seeds(payload: dict[str, Any], images: int) -> tuple[list[int], list[int]]:

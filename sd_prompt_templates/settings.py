@@ -3,12 +3,20 @@ only ever sees this plain object, read afresh for each use."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sd_prompt_templates.engine import DEFAULT_LIMITS, Limits
 from sd_prompt_templates.jobs.settings import JobLimits
 from sd_prompt_templates.jobs.webhooks import WebhookSettings
+
+DATABASE_ENV = "SD_PROMPT_TEMPLATES_DATABASE_URL"
+
+
+def database_url(configured: str = "") -> str:
+    """The shared database's URL: $SD_PROMPT_TEMPLATES_DATABASE_URL, else the one configured; "" for none."""
+    return (os.environ.get(DATABASE_ENV) or configured).strip()
 
 
 @dataclass(frozen=True)
@@ -38,3 +46,11 @@ class Settings:
     jobs: JobLimits = field(default_factory=JobLimits)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     worker_name: str = ""  # this WebUI's name in the jobs it runs; "" means its host name
+    # A database several WebUIs share (postgresql://…): the template library, the jobs and their queue live there.
+    # "": everything in local SQLite files (library_path, and the jobs beside it).
+    database_url: str = ""
+
+    @property
+    def library_target(self) -> str | Path:
+        """Where the template library is: the shared database, else its local file."""
+        return self.database_url or self.library_path

@@ -26,6 +26,7 @@ find_python() {  # $1 = wanted minor version, e.g. 3.10
 declare -A wanted=([a1111]=3.10 [forge]=3.11 [py313]=3.13)
 status=0
 summary=()
+pg_skipped=0  # tests marked `postgres` that pytest reported skipped, over every stack
 for stack in "${stacks[@]}"; do
     [ -f "tests/stacks/$stack.txt" ] || { echo "unknown stack '$stack'" >&2; exit 2; }
     venv=".venvs/$stack"
@@ -53,8 +54,11 @@ for stack in "${stacks[@]}"; do
     rc=${PIPESTATUS[0]}
     if [ $rc -eq 0 ]; then summary+=("$stack mypy: passed")
     else summary+=("$stack mypy: FAILED ($(tail -n 1 "$venv.mypy.log"))"); status=1; fi
-    "$venv/bin/python" -m pytest "$@"
-    rc=$?
+    # its output is kept ($venv.pytest.log) to count the PostgreSQL tests that skipped (pytest -rs: "SKIPPED [N] …")
+    "$venv/bin/python" -m pytest "$@" 2>&1 | tee "$venv.pytest.log"
+    rc=${PIPESTATUS[0]}
+    n=$(awk '/^SKIPPED \[[0-9]+\] .*PostgreSQL tests:/ { gsub(/[^0-9]/, "", $2); n += $2 } END { print n + 0 }' "$venv.pytest.log")
+    pg_skipped=$((pg_skipped + n))
     if [ $rc -eq 0 ]; then summary+=("$stack: passed"); else summary+=("$stack: FAILED (pytest exit $rc)"); status=1; fi
 done
 if ! [ -x /usr/bin/chromium ]; then
@@ -62,6 +66,16 @@ if ! [ -x /usr/bin/chromium ]; then
 fi
 if [ -z "${SD_WEBUI_URL:-}" ]; then
     summary+=("real-WebUI suite (tests/webui, -m webui): SKIPPED, no SD_WEBUI_URL; run it against a live WebUI")
+fi
+# the PostgreSQL suite (-m postgres): ran only if SD_PROMPT_TEMPLATES_TEST_DATABASE_URL is set (.ci/run sets it when a
+# server answers at 127.0.0.1:5432); said plainly, it is easy to miss among the skips
+pg_where=$(printf '%s' "${SD_PROMPT_TEMPLATES_TEST_DATABASE_URL:-}" | sed -E 's#(://[^:@/]*):[^@/]*@#\1:***@#')
+if [ -z "$pg_where" ]; then
+    summary+=("PostgreSQL tests (-m postgres): SKIPPED ($pg_skipped), no SD_PROMPT_TEMPLATES_TEST_DATABASE_URL (.ci/run sets it when a PostgreSQL answers)")
+elif [ "$pg_skipped" -gt 0 ]; then
+    summary+=("PostgreSQL tests (-m postgres): $pg_skipped SKIPPED, though SD_PROMPT_TEMPLATES_TEST_DATABASE_URL=$pg_where")
+else
+    summary+=("PostgreSQL tests (-m postgres): ran, against $pg_where")
 fi
 echo "== summary"
 printf '   %s\n' "${summary[@]}"

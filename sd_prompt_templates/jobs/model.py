@@ -204,6 +204,8 @@ class Job:
     run_images_start: int = 0  # ... with how many images already done: the ETA's baseline
     last_image_at: float | None = None
     images_bytes: int = 0  # the size of its saved images
+    heartbeat_at: float | None = None  # while running: its worker's last sign of life (several WebUIs, one database)
+    waiting_reason: str | None = None  # while queued: why no WebUI runs it yet (one that cannot says why)
 
     @property
     def images_total(self) -> int:

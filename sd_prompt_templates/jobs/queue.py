@@ -1,4 +1,6 @@
-"""The queue: huey's `SqliteHuey` in a file of its own, and one worker thread that runs one job at a time.
+"""The queue: huey's `SqliteHuey` in a file of its own (or, when several WebUIs share a PostgreSQL database, huey's
+`PostgresHuey` in it: any idle WebUI takes the next message, `FOR UPDATE SKIP LOCKED`), and one worker thread that
+runs one job at a time.
 
 huey carries the messages ("run job X"), in order: each message's priority is minus its job's seq, so the oldest
 queued job always runs next, a job given back after a crash included, and `JobStore.position` tells the truth. The
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from huey import SqliteHuey  # type: ignore[import-untyped]
+from huey import PostgresHuey, SqliteHuey  # type: ignore[import-untyped]
 from huey.registry import Message  # type: ignore[import-untyped]
 from huey.serializer import Serializer  # type: ignore[import-untyped]
 from huey.storage import SqliteStorage  # type: ignore[import-untyped]
@@ -43,6 +45,8 @@ _MESSAGE, _TUPLE, _DATETIME, _TIMEDELTA = "__huey_message__", "__tuple__", "__da
 
 
 PRUNE_EVERY_SECONDS = 60.0  # between two jobs, at most this often: pruning reads every job's size
+ELSEWHERE_SECONDS = 5.0  # a job this WebUI cannot run is offered again after this long (to any WebUI)
+QUEUE_TABLES = "prompt_templates_queue"  # huey's tables' prefix in a shared database
 
 
 class JsonSerializer(Serializer):  # type: ignore[misc]
@@ -122,15 +126,9 @@ class JobQueue:
         self.runner = runner
         self.limits = limits
         self.clock = clock
-        Path(huey_path).parent.mkdir(parents=True, exist_ok=True)
-        self.huey: Any = SqliteHuey(
-            name=QUEUE_NAME,
-            filename=str(huey_path),
-            serializer=JsonSerializer(),
-            results=False,
-            storage_class=QueueStorage,
-        )
+        self.huey: Any = _shared_huey(store, self.limits()) if store.shared else _local_huey(Path(huey_path))
         self._task: Any = self.huey.task(name=TASK_NAME)(self._run_job)
+        self._looked_for_silent_at = -float("inf")
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -179,14 +177,17 @@ class JobQueue:
     def start(self) -> None:
         """Start the worker (again, after `stop`): jobs a dead process left running go back to the queue (or fail,
         once out of attempts), every queued job gets its message, and the thread runs them one after another.
-        Any job found running but not in this process is taken for one a dead process left: one WebUI per data
-        folder. A worker still finishing its batch after a `stop` that timed out just carries on."""
+        Any job found running but not in this process is taken for one a dead process left, on a local database
+        (one WebUI per data folder); on a shared one, only this WebUI's own, and those whose heartbeat stopped.
+        A worker still finishing its batch after a `stop` that timed out just carries on."""
         with self._thread_lock:
             if self.running:
                 self._stop.clear()
                 return
             self._stop.clear()
-            self.store.requeue_interrupted(limits=self.limits(), exclude=jobs_running_here(), now=self.clock())
+            mine = self.runner.worker_name if self.store.shared else None
+            self.store.requeue_interrupted(mine, limits=self.limits(), exclude=jobs_running_here(), now=self.clock())
+            self.take_over_silent_jobs()
             self.reconcile()
             self._thread = threading.Thread(target=self._work, name=THREAD_NAME, daemon=True)
             self._thread.start()
@@ -221,7 +222,8 @@ class JobQueue:
     def reconcile(self) -> list[str]:
         """Give a message to every queued job that has none (lost with a process that died after taking it, or
         never written); returns their ids."""
-        pending = {str(task.args[0]) for task in self.huey.pending() if task.args}
+        waiting = [*self.huey.pending(), *self.huey.scheduled()]
+        pending = {str(task.args[0]) for task in waiting if task.args}
         missing = [(job_id, seq) for job_id, seq in self.store.queued_order() if job_id not in pending]
         for job_id, seq in missing:
             self._enqueue(job_id, seq)
@@ -241,6 +243,8 @@ class JobQueue:
     def _run_next(self) -> bool:
         """Run the next message's job; False when there was none (then queued jobs whose message was lost get one,
         and the worker waits for a submit or the next poll: another process may queue jobs too)."""
+        self._offer_again()
+        self.take_over_silent_jobs()
         task = self.huey.dequeue()
         if task is None:
             if self.store.queued_order():
@@ -249,11 +253,36 @@ class JobQueue:
         self.huey.execute(task)
         return True
 
+    def take_over_silent_jobs(self) -> list[Job]:
+        """On a shared database: the running jobs whose WebUI has been silent for `takeover_seconds` (killed, or cut
+        off) go back to the queue, to resume at their next image here or on any WebUI. Looked at once per
+        heartbeat period at most."""
+        limits = self.limits()
+        if not self.store.shared or time.monotonic() - self._looked_for_silent_at < limits.heartbeat_seconds:
+            return []
+        self._looked_for_silent_at = time.monotonic()
+        now = self.clock()
+        taken = self.store.requeue_interrupted(
+            limits=limits, exclude=jobs_running_here(), silent_since=now - limits.takeover_seconds, now=now
+        )
+        for job in taken:
+            if job.status is JobStatus.QUEUED:
+                self._enqueue(job.id, job.seq)
+        return taken
+
+    def _offer_again(self) -> None:
+        """Move the messages whose time has come (jobs left for another WebUI) back into the queue."""
+        for task in self.huey.read_schedule(self.huey._get_timestamp()):
+            self.huey.enqueue(task)
+
     def _run_job(self, job_id: str) -> None:
         """huey's task: run the job; one given back after a failed attempt gets its message again."""
         job = self.runner.run_job(job_id, should_stop=self._stop.is_set)
         if job is not None and job.status is JobStatus.QUEUED and not self._stop.is_set():
-            self._enqueue(job.id, job.seq)
+            if job.id in self.runner.cannot_run_here:
+                self._enqueue(job.id, job.seq, delay=ELSEWHERE_SECONDS)
+            else:
+                self._enqueue(job.id, job.seq)
         if time.monotonic() - self._pruned_at >= PRUNE_EVERY_SECONDS:
             self._prune()
 
@@ -274,7 +303,10 @@ class JobQueue:
         if pruned:
             logger.info("pruned %d finished jobs", len(pruned))
 
-    def _enqueue(self, job_id: str, seq: int) -> None:
+    def _enqueue(self, job_id: str, seq: int, *, delay: float | None = None) -> None:
+        if delay is not None:
+            self.huey.add_schedule(self._task.s(job_id, priority=-seq, delay=delay))
+            return
         self.huey.enqueue(self._task.s(job_id, priority=-seq))
         self._wake.set()
 
@@ -285,3 +317,24 @@ class JobQueue:
         except Exception:
             logger.exception("could not queue job %s's message; the worker will find it", job.id)
             self._wake.set()
+
+
+def _local_huey(path: Path) -> Any:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(
+        name=QUEUE_NAME, filename=str(path), serializer=JsonSerializer(), results=False, storage_class=QueueStorage
+    )
+
+
+def _shared_huey(store: JobStore, limits: JobLimits) -> Any:
+    """huey's tables in the shared database; an idle worker waits for a message with LISTEN, `poll_seconds` at a
+    time (then looks at the schedule and at silent jobs)."""
+    dsn = store.database.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return PostgresHuey(
+        name=QUEUE_NAME,
+        dsn=dsn,
+        serializer=JsonSerializer(),
+        results=False,
+        table_prefix=QUEUE_TABLES,
+        read_timeout=limits.poll_seconds,
+    )

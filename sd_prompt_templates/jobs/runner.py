@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
+from sd_prompt_templates.jobs.heartbeat import Heartbeat
 from sd_prompt_templates.jobs.images import INFOTEXT_KEY, decode_image, png_text, png_with_infotext
 from sd_prompt_templates.jobs.model import (
     END_EVENT_OF,
@@ -49,6 +50,15 @@ class JobPort(Protocol):
     def interrupt(self, task_id: str) -> bool:
         """Stop the run of `task_id` if it is the one running now (the WebUI's interrupt is global: never stop
         another caller's run); False otherwise."""
+        ...
+
+
+class CheckingPort(JobPort, Protocol):
+    """A port that can also tell, before a job starts, that this WebUI cannot run it (the WebUI's has this)."""
+
+    def cannot_run(self, plan: GenerationPlan) -> str | None:
+        """Why this WebUI cannot run `plan` (a checkpoint it does not have...), or None when it can: the job is
+        then left for another WebUI on the same database."""
         ...
 
 
@@ -118,29 +128,63 @@ class JobRunner:
         self._lock = threading.Lock()  # the current task and the interrupts we made, across threads
         self._current_task: str | None = None
         self._interrupted: set[str] = set()
+        self.cannot_run_here: dict[str, str] = {}  # queued jobs this WebUI cannot run, and why
 
     # -- running --------------------------------------------------------------------------------------------
     def run_job(self, job_id: str, should_stop: Callable[[], bool] = _never) -> Job | None:
         """Run a queued job to its end, or until it is cancelled, fails, or `should_stop()` says so between two
         batches (then it goes back to the queue, its attempt not counted). None if it was not queued (cancelled
         meanwhile, or taken by another worker). An attempt that raises goes back to the queue, or fails with the
-        reason once it has used its attempts."""
+        reason once it has used its attempts. A job this WebUI cannot run stays queued, with the reason
+        (`cannot_run_here`), for another WebUI."""
+        if self._leave_for_another(job_id):
+            return self.store.get(job_id)
         job = self.store.claim(job_id, self.worker_name, self.clock())
         if job is None:
             return None
-        with _running_here(job_id):
+        with _running_here(job_id), self._heartbeat(job_id):
             self._tell(job, EVENT_STARTED)
             try:
                 return self._run_batches(job, should_stop)
             except Exception as exc:
                 return self._after_error(job_id, exc)
 
+    def _leave_for_another(self, job_id: str) -> bool:
+        """Whether this WebUI cannot run the job (then it says why in the job, for whoever looks)."""
+        self.cannot_run_here.pop(job_id, None)
+        check = getattr(self.port, "cannot_run", None)
+        if check is None:
+            return False
+        job = self.store.get(job_id)
+        if job.status is not JobStatus.QUEUED:
+            return False
+        reason = check(job.plan)
+        if reason is None:
+            return False
+        self.cannot_run_here[job_id] = reason
+        self.store.set_waiting(job_id, f"{self.worker_name} cannot run it: {reason}", self.clock())
+        logger.info("job %s is left for another WebUI: %s", job_id, reason)
+        return True
+
+    def _heartbeat(self, job_id: str) -> Heartbeat:
+        def beat() -> Job | None:
+            return self.store.heartbeat(job_id, self.worker_name, self.clock())
+
+        def news(job: Job | None) -> None:
+            if job is None:  # taken over by another WebUI, which took this one for dead: let it go
+                logger.warning("job %s is no longer this WebUI's (taken over): its batch is stopped", job_id)
+                self.interrupt_current()
+            elif job.cancel_requested and job.task_id is not None:  # cancelled through another WebUI
+                self._interrupt(job.task_id)
+
+        return Heartbeat(beat, news, self.limits().heartbeat_seconds)
+
     def _run_batches(self, job: Job, should_stop: Callable[[], bool]) -> Job:
         for start, stop in remaining_batches(job.plan, job.images_done):
             if should_stop():
                 return self._give_back(job)
             task_id = task_id_for(job.id, start)
-            job = self.store.set_task(job.id, task_id)
+            job = self.store.set_task(job.id, task_id, worker=self.worker_name)
             if job.cancel_requested:
                 return self._end(job, JobStatus.CANCELLED)
             part = job.plan.part(start, stop)
@@ -186,11 +230,11 @@ class JobRunner:
             png = png_with_infotext(decode_image(images[i]), given)
             infotext = given or png_text(png).get(INFOTEXT_KEY, "")
             batch.append(ImageToSave(png, part.prompts[i], part.negative_prompts[i], part.seeds[i], infotext))
-        return self.store.record_images(job.id, start, batch, self.clock())
+        return self.store.record_images(job.id, start, batch, self.clock(), worker=self.worker_name)
 
     # -- endings --------------------------------------------------------------------------------------------
     def _end(self, job: Job, status: JobStatus, error: str | None = None) -> Job:
-        job = self.store.finish(job.id, status, error, self.clock())
+        job = self.store.finish(job.id, status, error, self.clock(), worker=self.worker_name)
         self._tell(job, END_EVENT_OF[status])
         return job
 
@@ -198,6 +242,8 @@ class JobRunner:
         """A batch was interrupted: by a cancel, by a stop of the worker (the job waits for the next start), or by
         someone in the WebUI (the job is cancelled: the WebUI's Interrupt means stop)."""
         job = self.store.get(job_id)
+        if not self._mine(job):
+            return job
         if job.cancel_requested:
             return self._end(job, JobStatus.CANCELLED)
         if should_stop():
@@ -210,7 +256,7 @@ class JobRunner:
 
     def _requeue(self, job_id: str, error: str | None, *, count_attempt: bool = True) -> Job:
         """Back to the queue; or cancelled, if a cancel came in meanwhile (the store decides, atomically)."""
-        job = self.store.requeue(job_id, error, count_attempt=count_attempt, now=self.clock())
+        job = self.store.requeue(job_id, error, count_attempt=count_attempt, now=self.clock(), worker=self.worker_name)
         if job.status is JobStatus.CANCELLED:
             self._tell(job, EVENT_CANCELLED)
         return job
@@ -223,7 +269,7 @@ class JobRunner:
         logger.error(
             "job %s, attempt %d, failed at image %d: %s", job_id, job.attempts, job.images_done, reason, exc_info=exc
         )
-        if job.status is not JobStatus.RUNNING:
+        if not self._mine(job):
             return job
         if job.cancel_requested:
             return self._end(job, JobStatus.CANCELLED)
@@ -231,11 +277,16 @@ class JobRunner:
             return self._end(job, JobStatus.FAILED, reason)
         return self._requeue(job_id, reason)
 
+    def _mine(self, job: Job) -> bool:
+        """Whether the job is still running here: not ended, and not taken over by another WebUI."""
+        return job.status is JobStatus.RUNNING and job.worker == self.worker_name
+
     # -- cancelling -----------------------------------------------------------------------------------------
     def cancel(self, job_id: str) -> Job:
         """Cancel a job: a queued one at once; a running one is flagged and its batch interrupted — that batch
-        only, through the port, which checks it is the run going on — and it keeps the images already saved; a
-        finished one stays as it is (the job returned says which)."""
+        only, through the port, which checks it is the run going on — and it keeps the images already saved (on
+        another WebUI, its heartbeat sees the cancel and interrupts it there); a finished one stays as it is (the
+        job returned says which)."""
         before = self.store.get(job_id)
         job = self.store.request_cancel(job_id, self.clock())
         if job.status is JobStatus.CANCELLED and before.status is JobStatus.QUEUED:

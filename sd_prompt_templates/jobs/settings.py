@@ -25,6 +25,10 @@ class JobLimits:
     retention_days: float = 30.0  # finished jobs (and their images) older than this are deleted
     retention_bytes: int = 10 * GB  # ... and the oldest finished ones too while all images take more than this
     poll_seconds: float = 0.5  # how often an idle worker looks for jobs another process queued
+    heartbeat_seconds: float = 5.0  # how often a running job's worker says it is alive
+    # With several WebUIs on one database: a running job whose worker has been silent this long is taken for one
+    # whose WebUI died, and another WebUI takes it over (it resumes at its next image).
+    takeover_seconds: float = 60.0
 
 
 LimitsSource = Callable[[], JobLimits]
@@ -37,15 +41,17 @@ class JobPaths:
     extension's checkout, so updating or reinstalling the extension loses no job."""
 
     root: Path
+    database_url: str = ""  # a database several WebUIs share (postgresql://…); "": the local files below
 
     @property
-    def database(self) -> Path:
-        """The jobs, their images' records and the webhook deliveries."""
-        return self.root / "jobs.sqlite3"
+    def database(self) -> str | Path:
+        """The jobs, their images' records and the webhook deliveries: the shared database, else a local file."""
+        return self.database_url or self.root / "jobs.sqlite3"
 
     @property
     def queue(self) -> Path:
-        """huey's own file: the messages that wake the worker. The jobs' truth is in `database`."""
+        """huey's own file: the messages that wake the worker (on a shared database, huey's tables are in it). The
+        jobs' truth is in `database`."""
         return self.root / "jobs-queue.sqlite3"
 
     @property
@@ -54,6 +60,7 @@ class JobPaths:
         return self.root / "jobs"
 
     @classmethod
-    def beside(cls, library_path: str | os.PathLike[str]) -> JobPaths:
-        """The jobs' paths in the folder that holds the template library's file."""
-        return cls(Path(library_path).parent)
+    def beside(cls, library_path: str | os.PathLike[str], database_url: str = "") -> JobPaths:
+        """The jobs' paths in the folder that holds the template library's file (on a shared database, the folder
+        keeps this WebUI's copies of the images)."""
+        return cls(Path(library_path).parent, database_url)

@@ -1,11 +1,12 @@
-"""The jobs' durable state: one SQLite file of its own (through sd_prompt_templates/db.py), beside a folder of
-images, one folder per job.
+"""The jobs' durable state: the jobs database (through sd_prompt_templates/db.py: a SQLite file of its own, or the
+PostgreSQL database several WebUIs share), and the images: files in a folder, one folder per job, or, on a shared
+database, rows of `job_image_data`, which every WebUI reads (the folder is then this WebUI's cache of them).
 
 Every method is one transaction, and every check that decides it (idempotency, the caps, the state machine, the
-image order) is made inside that transaction, so two threads or two processes can never both pass a check that only
-one of them may. Images are written to their file (fsynced, renamed into place) before the row that records them:
-a recorded image always exists; a file without a row is the same image made again on resume. Files are deleted only
-after the rows that point to them.
+image order) is made inside that transaction, which is serialized with every other writer (`db.Database.write`), so
+two threads, processes or WebUIs can never both pass a check that only one of them may. Image files are written
+(renamed into place) before the rows that record them: a recorded image always exists; a file without a row is the
+same image made again on resume. Files are deleted only after the rows that point to them.
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ import json
 import logging
 import os
 import shutil
-import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection
 
 from sd_prompt_templates import db
 from sd_prompt_templates.jobs.files import JOB_ID, checked_id, write_atomically
@@ -40,14 +41,17 @@ from sd_prompt_templates.jobs.model import (
     check_transition,
     hash_request,
 )
-from sd_prompt_templates.jobs.schema import MIGRATIONS, image_from_row, job_from_row
+from sd_prompt_templates.jobs.schema import image_from_row, job_from_row
 from sd_prompt_templates.jobs.settings import DAY, JobLimits
+from sd_prompt_templates.jobs.tables import JOB_IMAGE_DATA, JOB_IMAGES, JOBS, SCHEMA, WEBHOOK_DELIVERIES
 from sd_prompt_templates.plan import GenerationPlan
 from sd_prompt_templates.problems import Problem
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LIMITS = JobLimits()
+SHARED_POLL_SECONDS = 1.0  # a watcher's look at a shared database, where other WebUIs' changes wake nobody here
+QUEUED, RUNNING = JobStatus.QUEUED.value, JobStatus.RUNNING.value
 
 
 @dataclass(frozen=True)
@@ -59,43 +63,37 @@ class ImageToSave:
     infotext: str
 
 
-class _NotifyingDatabase(db.Database):
-    """The jobs' database, telling whoever waits for a change (an events stream) when a write committed."""
-
-    def __init__(self, *args: Any, changed: threading.Condition, **kwargs: Any) -> None:
-        self.changed = changed
-        self.writes = 0  # commits so far, under `changed`
-        super().__init__(*args, **kwargs)
-
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        with super().write() as conn:
-            yield conn
-        with self.changed:  # held only to count and wake: never while anyone reads
-            self.writes += 1
-            self.changed.notify_all()
-
-
 class JobStore:
-    """The jobs and their images. One store serves every thread (a connection per operation)."""
+    """The jobs and their images. One store serves every thread (a pooled connection per operation)."""
 
-    def __init__(self, path: str | os.PathLike[str], files_dir: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+    def __init__(
+        self,
+        database: str | os.PathLike[str] | URL,
+        files_dir: str | os.PathLike[str],
+        *,
+        images_in_database: bool | None = None,
+    ) -> None:
+        """`database`: a SQLite file's path or a database URL. `images_in_database`: keep the images' bytes in the
+        database (default: when it is shared, so that every WebUI reads them) or only in `files_dir`."""
         self.files_dir = Path(files_dir)
-        self._changed = threading.Condition()  # notified after each change this process makes
         # NORMAL: a commit survives the process being killed; each image's row is one, and FULL would fsync each
-        self.database = _NotifyingDatabase(self.path, MIGRATIONS, synchronous="NORMAL", changed=self._changed)
+        self.database = db.Database(database, SCHEMA, synchronous="NORMAL")
+        self.images_in_database = self.database.shared if images_in_database is None else images_in_database
         self.files_dir.mkdir(parents=True, exist_ok=True)
-        # One connection held open, unused: when the last connection to a WAL file closes, SQLite checkpoints the
-        # log into the file and deletes it, three more fsyncs; with a connection per operation that would be at
-        # every change (measured here: a submit's p50 went from about 20 ms to under 8 ms).
-        self._keep_open: sqlite3.Connection | None = self.database.connect()
+
+    @property
+    def path(self) -> Path | None:
+        """The jobs' SQLite file; None on a database server."""
+        return self.database.path
+
+    @property
+    def shared(self) -> bool:
+        """Whether other WebUIs use this store too (a database server)."""
+        return self.database.shared
 
     def close(self) -> None:
-        """Let the file go (the last connection to close checkpoints it). The store still works, slower."""
-        if self._keep_open is not None:
-            self._keep_open.close()
-            self._keep_open = None
+        """Close the pooled connections. The store still works, opening new ones."""
+        self.database.dispose()
 
     # -- submit -----------------------------------------------------------------------------------------------
     def submit(
@@ -115,7 +113,7 @@ class JobStore:
         fingerprint = request_hash or hash_request([plan.to_dict(), webhook.to_dict() if webhook else None])
         with self.database.write() as conn:
             if idempotency_key is not None:
-                earlier = conn.execute("SELECT * FROM jobs WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
+                earlier = _first(conn, sa.select(JOBS).where(JOBS.c.idempotency_key == idempotency_key))
                 if earlier is not None:
                     if earlier["request_hash"] != fingerprint:
                         raise IdempotencyConflict(idempotency_key, earlier["id"])
@@ -135,28 +133,24 @@ class JobStore:
         """Jobs newest first, `limit` of them, and the cursor of the next page (None on the last one)."""
         if limit < 1:
             raise JobRequestError([Problem("limit", "must be at least 1")])
-        before = _cursor_seq(cursor)
-        where: builtins.list[str] = ["seq < ?"]
-        params: builtins.list[object] = [before]
+        query = sa.select(JOBS).where(JOBS.c.seq < _cursor_seq(cursor))
         if status is not None:
-            where.append("status = ?")
-            params.append(JobStatus(status).value)
-        sql = f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?"
+            query = query.where(JOBS.c.status == JobStatus(status).value)
         with self.database.read() as conn:
-            rows = conn.execute(sql, (*params, limit + 1)).fetchall()
+            rows = conn.execute(query.order_by(JOBS.c.seq.desc()).limit(limit + 1)).mappings().all()
         jobs = [job_from_row(row) for row in rows[:limit]]
         return jobs, (str(jobs[-1].seq) if len(rows) > limit else None)
 
     def position(self, job: Job) -> int | None:
         """How many queued jobs run before this one (0: it is next); None unless it is queued."""
         with self.database.read() as conn:
-            row = conn.execute("SELECT seq, status FROM jobs WHERE id = ?", (job.id,)).fetchone()
-            if row is None or row["status"] != JobStatus.QUEUED.value:
+            row = _first(conn, sa.select(JOBS.c.seq, JOBS.c.status).where(JOBS.c.id == job.id))
+            if row is None or row["status"] != QUEUED:
                 return None
-            ahead = conn.execute(
-                "SELECT count(*) FROM jobs WHERE status = ? AND seq < ?", (JobStatus.QUEUED.value, row["seq"])
-            ).fetchone()[0]
-        return int(ahead)
+            ahead = conn.scalar(
+                sa.select(sa.func.count()).select_from(JOBS).where(JOBS.c.status == QUEUED, JOBS.c.seq < row["seq"])
+            )
+        return int(ahead or 0)
 
     def queued_ids(self) -> builtins.list[str]:
         """The queued jobs' ids, in the order they run."""
@@ -164,27 +158,41 @@ class JobStore:
 
     def queued_order(self) -> builtins.list[tuple[str, int]]:
         """The queued jobs' ids and seqs, in the order they run."""
+        query = sa.select(JOBS.c.id, JOBS.c.seq).where(JOBS.c.status == QUEUED).order_by(JOBS.c.seq)
         with self.database.read() as conn:
-            rows = conn.execute("SELECT id, seq FROM jobs WHERE status = ? ORDER BY seq", (JobStatus.QUEUED.value,))
-            return [(row[0], int(row[1])) for row in rows]
+            return [(row[0], int(row[1])) for row in conn.execute(query)]
 
     def images(self, job_id: str) -> builtins.list[JobImage]:
+        query = sa.select(JOB_IMAGES).where(JOB_IMAGES.c.job_id == job_id).order_by(JOB_IMAGES.c.idx)
         with self.database.read() as conn:
             _get(conn, job_id)
-            rows = conn.execute("SELECT * FROM job_images WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
+            rows = conn.execute(query).mappings().all()
         return [image_from_row(row) for row in rows]
 
     def image_path(self, job_id: str, index: int) -> Path:
-        """The file of a job's saved image `index`; JobNotFound if there is no such image (yet)."""
+        """The file of a job's saved image `index`; JobNotFound if there is no such image (yet). Images kept in the
+        database are copied to this WebUI's folder the first time they are asked for."""
+        query = sa.select(JOB_IMAGES.c.path).where(JOB_IMAGES.c.job_id == job_id, JOB_IMAGES.c.idx == index)
         with self.database.read() as conn:
-            row = conn.execute("SELECT path FROM job_images WHERE job_id = ? AND idx = ?", (job_id, index)).fetchone()
-        if row is None:
+            relative = conn.scalar(query)
+        if relative is None:
             raise JobNotFound(job_id, index)
-        return self.files_dir / str(row["path"])
+        path = self.files_dir / str(relative)
+        if self.images_in_database and not _nonempty_file(path):
+            self._fetch_image(job_id, index, path)
+        return path
+
+    def _fetch_image(self, job_id: str, index: int, path: Path) -> None:
+        query = sa.select(JOB_IMAGE_DATA.c.png).where(JOB_IMAGE_DATA.c.job_id == job_id, JOB_IMAGE_DATA.c.idx == index)
+        with self.database.read() as conn:
+            png = conn.scalar(query)
+        if png is None:  # its job was deleted meanwhile
+            raise JobNotFound(job_id, index)
+        write_atomically(path, bytes(png), durable=False)
 
     def total_image_bytes(self) -> int:
         with self.database.read() as conn:
-            return int(conn.execute("SELECT coalesce(sum(images_bytes), 0) FROM jobs").fetchone()[0])
+            return int(conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(JOBS.c.images_bytes), 0))) or 0)
 
     # -- the worker's moves -----------------------------------------------------------------------------------
     def claim(self, job_id: str, worker: str, now: float | None = None) -> Job | None:
@@ -193,19 +201,56 @@ class JobStore:
         now = time.time() if now is None else now
         with self.database.write() as conn:
             changed = conn.execute(
-                "UPDATE jobs SET status = ?, attempts = attempts + 1, started_at = coalesce(started_at, ?), "
-                "run_started_at = ?, run_images_start = images_done, last_image_at = NULL, worker = ?, "
-                "task_id = NULL, updated_at = ?, version = version + 1 WHERE id = ? AND status = ?",
-                (JobStatus.RUNNING.value, now, now, worker, now, job_id, JobStatus.QUEUED.value),
+                JOBS.update()
+                .where(JOBS.c.id == job_id, JOBS.c.status == QUEUED)
+                .values(
+                    status=RUNNING,
+                    attempts=JOBS.c.attempts + 1,
+                    started_at=sa.func.coalesce(JOBS.c.started_at, now),
+                    run_started_at=now,
+                    run_images_start=JOBS.c.images_done,
+                    last_image_at=None,
+                    worker=worker,
+                    task_id=None,
+                    heartbeat_at=now,
+                    waiting_reason=None,
+                    updated_at=now,
+                    version=JOBS.c.version + 1,
+                )
             ).rowcount
             return _get(conn, job_id) if changed else None
 
-    def set_task(self, job_id: str, task_id: str) -> Job:
-        """The WebUI progress task of the batch about to run. The job comes back as it is now, so the runner sees
-        a cancel requested before this point; a cancel after it reads this task id and interrupts it."""
+    def heartbeat(self, job_id: str, worker: str, now: float | None = None) -> Job | None:
+        """The running job's worker is alive: its heartbeat moves on (not its version: watchers are not woken).
+        Returns the job as it is now (a cancel asked for on another WebUI shows), or None if it is no longer this
+        worker's running job (taken over after a missed heartbeat, or finished)."""
+        now = time.time() if now is None else now
         with self.database.write() as conn:
-            _require(conn, job_id, JobStatus.RUNNING)
-            _touch(conn, job_id, "task_id = ?", task_id)
+            changed = conn.execute(
+                JOBS.update()
+                .where(JOBS.c.id == job_id, JOBS.c.status == RUNNING, JOBS.c.worker == worker)
+                .values(heartbeat_at=now)
+            ).rowcount
+            return _get(conn, job_id) if changed else None
+
+    def set_waiting(self, job_id: str, reason: str | None, now: float | None = None) -> Job | None:
+        """Say why a queued job is not running (None: clear it); None if it is no longer queued."""
+        with self.database.write() as conn:
+            job = _get(conn, job_id)
+            if job.status is not JobStatus.QUEUED:
+                return None
+            if job.waiting_reason != reason:
+                _touch(conn, job_id, now, waiting_reason=reason)
+            return _get(conn, job_id)
+
+    def set_task(self, job_id: str, task_id: str, *, worker: str | None = None) -> Job:
+        """The WebUI progress task of the batch about to run. The job comes back as it is now, so the runner sees
+        a cancel requested before this point; a cancel after it reads this task id and interrupts it. With
+        `worker`, refused (JobStateError) unless the job is still that worker's: every move of a runner says who
+        it is, so a WebUI taken for dead and overtaken changes nothing when it wakes up."""
+        with self.database.write() as conn:
+            _require(conn, job_id, JobStatus.RUNNING, worker)
+            _touch(conn, job_id, None, task_id=task_id)
             return _get(conn, job_id)
 
     def record_image(
@@ -218,114 +263,149 @@ class JobStore:
         seed: int,
         infotext: str,
         now: float | None = None,
+        *,
+        worker: str | None = None,
     ) -> Job:
         """Save image `index` of a running job (see `record_images`)."""
-        return self.record_images(job_id, index, [ImageToSave(png, prompt, negative_prompt, seed, infotext)], now)
+        image = ImageToSave(png, prompt, negative_prompt, seed, infotext)
+        return self.record_images(job_id, index, [image], now, worker=worker)
 
-    def record_images(self, job_id: str, start: int, images: Sequence[ImageToSave], now: float | None = None) -> Job:
+    def record_images(
+        self,
+        job_id: str,
+        start: int,
+        images: Sequence[ImageToSave],
+        now: float | None = None,
+        *,
+        worker: str | None = None,
+    ) -> Job:
         """Save a batch of a running job from image `start` on: the files first, then their rows and the job's
-        count, in one transaction. Only the next images are taken (`start` == images_done): never one twice, never
-        a gap. Durable against the WebUI being killed at any point; after a power cut the last images may have to
-        be made again (`requeue_interrupted` checks their files), which costs less than an fsync for each."""
+        count, in one transaction (on a shared database, the images' bytes too). Only the next images are taken
+        (`start` == images_done): never one twice, never a gap. Durable against the WebUI being killed at any
+        point; after a power cut the last images may have to be made again (`requeue_interrupted` checks their
+        files), which costs less than an fsync for each."""
         with self.database.read() as conn:
-            _check_next_image(_get(conn, job_id), start)  # before the files: a recorded image is never overwritten
+            # before the files: a recorded image is never overwritten
+            _check_next_image(_get(conn, job_id), start, worker)
         paths = [f"{checked_id(job_id)}/{start + i:05d}.png" for i in range(len(images))]
         for relative, image in zip(paths, images, strict=True):
             write_atomically(self.files_dir / relative, image.png, durable=False)
         now = time.time() if now is None else now
-        size = sum(len(image.png) for image in images)
         with self.database.write() as conn:
-            _check_next_image(_get(conn, job_id), start)
-            conn.executemany(
-                "INSERT INTO job_images (job_id, idx, path, prompt, negative_prompt, seed, infotext, bytes, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _check_next_image(_get(conn, job_id), start, worker)
+            conn.execute(
+                JOB_IMAGES.insert(),
                 [
-                    (job_id, start + i, relative, im.prompt, im.negative_prompt, im.seed, im.infotext, len(im.png), now)
+                    dict(
+                        job_id=job_id,
+                        idx=start + i,
+                        path=relative,
+                        prompt=im.prompt,
+                        negative_prompt=im.negative_prompt,
+                        seed=im.seed,
+                        infotext=im.infotext,
+                        bytes=len(im.png),
+                        created_at=now,
+                    )
                     for i, (relative, im) in enumerate(zip(paths, images, strict=True))
                 ],
             )
+            if self.images_in_database:
+                conn.execute(
+                    JOB_IMAGE_DATA.insert(),
+                    [dict(job_id=job_id, idx=start + i, png=im.png) for i, im in enumerate(images)],
+                )
+            # attempts counts the starts in a row that made no image: a new image starts the count again, so a long
+            # job restarted now and then never runs out of them, while a job that kills the WebUI does
             _touch(
                 conn,
                 job_id,
-                # attempts counts the starts in a row that made no image: a new image starts the count again,
-                # so a long job restarted now and then never runs out of them, while a job that kills the WebUI does
-                "images_done = images_done + ?, images_bytes = images_bytes + ?, last_image_at = ?, attempts = 0",
-                len(images),
-                size,
                 now,
-                now=now,
+                images_done=JOBS.c.images_done + len(images),
+                images_bytes=JOBS.c.images_bytes + sum(len(image.png) for image in images),
+                last_image_at=now,
+                heartbeat_at=now,
+                attempts=0,
             )
             return _get(conn, job_id)
 
     def wait_for_change(self, job_id: str, version: int, timeout: float) -> Job:
         """The job once its version is no longer `version`, or as it is after `timeout` seconds. A change made in
-        this process wakes it at once; one made by another process is seen at the end of the wait."""
+        this process wakes it at once; one made by another WebUI on a shared database is seen within
+        `SHARED_POLL_SECONDS`, on a local one at the end of the wait."""
+        database = self.database
         deadline = time.monotonic() + timeout
         while True:
-            with self._changed:
-                seen = self.database.writes
+            with database.changed:
+                seen = database.writes
             job = self.get(job_id)
             left = deadline - time.monotonic()
             if job.version != version or left <= 0:
                 return job
-            with self._changed:
-                if self.database.writes == seen:  # nothing committed since the read: wait for the next commit
-                    self._changed.wait(left)
+            with database.changed:
+                if database.writes == seen:  # nothing committed since the read: wait for the next commit
+                    database.changed.wait(min(left, SHARED_POLL_SECONDS) if self.shared else left)
 
-    def finish(self, job_id: str, status: JobStatus, error: str | None = None, now: float | None = None) -> Job:
-        """A running job ends (or a queued one is cancelled). A job succeeds only with all its images."""
+    def finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        error: str | None = None,
+        now: float | None = None,
+        *,
+        worker: str | None = None,
+    ) -> Job:
+        """A running job ends (or a queued one is cancelled). A job succeeds only with all its images. `worker`: as
+        `set_task`."""
         status = JobStatus(status)
         if status not in FINISHED:
             raise JobStateError(f"finish() ends a job; {status.value} is not an end")
-        now = time.time() if now is None else now
         with self.database.write() as conn:
             job = _get(conn, job_id)
+            if worker is not None:
+                _check_worker(job, worker)
             check_transition(job_id, job.status, status)
             if status is JobStatus.SUCCEEDED and job.images_done != job.images_total:
                 raise JobStateError(f"job {job_id} has {job.images_done} of its {job.images_total} images")
-            _touch(conn, job_id, "status = ?, finished_at = ?, error = ?", status.value, now, error, now=now)
+            now = time.time() if now is None else now
+            _touch(conn, job_id, now, status=status.value, finished_at=now, error=error)
             return _get(conn, job_id)
 
     def requeue(
-        self, job_id: str, error: str | None = None, *, count_attempt: bool = True, now: float | None = None
+        self,
+        job_id: str,
+        error: str | None = None,
+        *,
+        count_attempt: bool = True,
+        now: float | None = None,
+        worker: str | None = None,
     ) -> Job:
         """running → queued: the job runs again from its next image. `error` says why its attempt ended; an
         attempt ended by a clean stop (`count_attempt=False`) does not count toward `max_attempts`. A job whose
-        cancel was asked for meanwhile is cancelled instead (the job returned says so)."""
+        cancel was asked for meanwhile is cancelled instead (the job returned says so). `worker`: as `set_task`."""
         now = time.time() if now is None else now
         with self.database.write() as conn:
-            _require(conn, job_id, JobStatus.RUNNING)
+            _require(conn, job_id, JobStatus.RUNNING, worker)
             if _get(conn, job_id).cancel_requested:
-                _touch(conn, job_id, "status = ?, finished_at = ?", JobStatus.CANCELLED.value, now, now=now)
+                _touch(conn, job_id, now, status=JobStatus.CANCELLED.value, finished_at=now)
             else:
-                _touch(
-                    conn,
-                    job_id,
-                    "status = ?, error = ?, task_id = NULL, attempts = max(attempts - ?, 0)",
-                    JobStatus.QUEUED.value,
-                    error,
-                    0 if count_attempt else 1,
-                    now=now,
-                )
+                given_back = sa.case((JOBS.c.attempts > 0, JOBS.c.attempts - 1), else_=0)
+                attempts = JOBS.c.attempts if count_attempt else given_back
+                _touch(conn, job_id, now, status=QUEUED, error=error, task_id=None, attempts=attempts)
             return _get(conn, job_id)
 
     def request_cancel(self, job_id: str, now: float | None = None) -> Job:
         """A queued job is cancelled at once; a running one is flagged, and its runner stops it (and interrupts
-        its batch); a finished one is left as it is: the job comes back as it is now, which says which."""
+        its batch), on whichever WebUI it runs; a finished one is left as it is: the job comes back as it is now,
+        which says which."""
         now = time.time() if now is None else now
         with self.database.write() as conn:
             job = _get(conn, job_id)
             if job.status is JobStatus.QUEUED:
-                _touch(
-                    conn,
-                    job_id,
-                    "status = ?, cancel_requested = 1, finished_at = ?",
-                    JobStatus.CANCELLED.value,
-                    now,
-                    now=now,
-                )
+                cancelled = JobStatus.CANCELLED.value
+                _touch(conn, job_id, now, status=cancelled, cancel_requested=1, finished_at=now, waiting_reason=None)
             elif job.status is JobStatus.RUNNING and not job.cancel_requested:
-                _touch(conn, job_id, "cancel_requested = 1", now=now)
+                _touch(conn, job_id, now, cancel_requested=1)
             return _get(conn, job_id)
 
     def requeue_interrupted(
@@ -334,48 +414,48 @@ class JobStore:
         *,
         limits: JobLimits = DEFAULT_LIMITS,
         exclude: Collection[str] = (),
+        silent_since: float | None = None,
         now: float | None = None,
     ) -> builtins.list[Job]:
-        """At start-up: the jobs left running by a process that died (by `worker`, or any) go back to the queue,
-        to resume at their next image. One that has used up its attempts fails instead, with the reason, so a job
+        """The jobs left running by a process that died go back to the queue, to resume at their next image: those
+        of `worker` (None: any), or those whose heartbeat is older than `silent_since` (a WebUI killed while
+        others share the database). One that has used up its attempts fails instead, with the reason, so a job
         that kills the WebUI cannot crash-loop; one whose cancel was asked for is cancelled. `exclude`: jobs that
         are really running, in this very process."""
         now = time.time() if now is None else now
-        sql, params = "SELECT * FROM jobs WHERE status = ?", [JobStatus.RUNNING.value]
+        query = sa.select(JOBS).where(JOBS.c.status == RUNNING)
         if worker is not None:
-            sql += " AND worker = ?"
-            params.append(worker)
+            query = query.where(JOBS.c.worker == worker)
+        if silent_since is not None:
+            query = query.where(sa.func.coalesce(JOBS.c.heartbeat_at, JOBS.c.updated_at) < silent_since)
         changed: builtins.list[Job] = []
         with self.database.write() as conn:
-            for row in conn.execute(sql + " ORDER BY seq", params).fetchall():
+            for row in conn.execute(query.order_by(JOBS.c.seq)).mappings().all():
                 job = job_from_row(row)
                 if job.id in exclude:
                     continue
-                self._forget_lost_images(conn, job)
-                assignments, values = _after_interruption(job, limits, now)
-                _touch(conn, job.id, assignments, *values, now=now)
+                if not self.images_in_database:
+                    self._forget_lost_images(conn, job)
+                _touch(conn, job.id, now, **_after_interruption(job, limits, now))
                 changed.append(_get(conn, job.id))
         for job in changed:
-            logger.warning("job %s was left running by a process that stopped: now %s", job.id, job.status.value)
+            by = job.worker or "a WebUI"
+            logger.warning("job %s was left running by %s, which stopped: now %s", job.id, by, job.status.value)
         return changed
 
-    def _forget_lost_images(self, conn: sqlite3.Connection, job: Job) -> None:
+    def _forget_lost_images(self, conn: Connection, job: Job) -> None:
         """Images are recorded without an fsync each: after a power cut a recorded image's file may be missing or
         empty. From the first such image on, the job makes them again."""
         have = 0
-        while have < job.images_done:
-            path = self.files_dir / checked_id(job.id) / f"{have:05d}.png"
-            if not path.is_file() or path.stat().st_size == 0:
-                break
+        while have < job.images_done and _nonempty_file(self.files_dir / checked_id(job.id) / f"{have:05d}.png"):
             have += 1
         if have == job.images_done:
             return
         logger.warning("job %s: images %d and on were lost (a power cut?): they are made again", job.id, have)
-        conn.execute("DELETE FROM job_images WHERE job_id = ? AND idx >= ?", (job.id, have))
+        conn.execute(JOB_IMAGES.delete().where(JOB_IMAGES.c.job_id == job.id, JOB_IMAGES.c.idx >= have))
+        kept = sa.select(sa.func.coalesce(sa.func.sum(JOB_IMAGES.c.bytes), 0)).where(JOB_IMAGES.c.job_id == job.id)
         conn.execute(
-            "UPDATE jobs SET images_done = ?, images_bytes = (SELECT coalesce(sum(bytes), 0) FROM job_images "
-            "WHERE job_id = ?) WHERE id = ?",
-            (have, job.id, job.id),
+            JOBS.update().where(JOBS.c.id == job.id).values(images_done=have, images_bytes=kept.scalar_subquery())
         )
 
     # -- deletion ---------------------------------------------------------------------------------------------
@@ -392,29 +472,32 @@ class JobStore:
         """Delete the finished jobs older than `retention_days`, then the oldest finished ones while all the
         images take more than `retention_bytes`; their files after their rows. Returns the ids deleted."""
         now = time.time() if now is None else now
+        oldest_kept = now - limits.retention_days * DAY
+        finished = (
+            sa.select(JOBS.c.id, JOBS.c.finished_at, JOBS.c.images_bytes)
+            .where(JOBS.c.finished_at.is_not(None))
+            .order_by(JOBS.c.finished_at)
+        )
         with self.database.write() as conn:
-            total = int(conn.execute("SELECT coalesce(sum(images_bytes), 0) FROM jobs").fetchone()[0])
-            oldest_kept = now - limits.retention_days * DAY
+            total = int(conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(JOBS.c.images_bytes), 0))) or 0)
             doomed: builtins.list[str] = []
-            finished = conn.execute(
-                "SELECT id, finished_at, images_bytes FROM jobs WHERE finished_at IS NOT NULL ORDER BY finished_at"
-            )
-            for row in finished:  # oldest first, read only as far as needed
-                if row["finished_at"] >= oldest_kept and total <= limits.retention_bytes:
+            result = conn.execute(finished)
+            for row in result:  # oldest first, read only as far as needed
+                if row.finished_at >= oldest_kept and total <= limits.retention_bytes:
                     break
-                doomed.append(row["id"])
-                total -= int(row["images_bytes"])
-            finished.close()
+                doomed.append(str(row.id))
+                total -= int(row.images_bytes)
+            result.close()
             _delete_rows(conn, doomed)
         self._delete_files(doomed)
         return doomed
 
     def remove_orphan_files(self) -> builtins.list[str]:
         """Delete the image folders of jobs that no longer exist (a process stopped between deleting a job's rows
-        and its files). For start-up."""
+        and its files; or, on a shared database, a job another WebUI deleted). For start-up."""
         names = [p.name for p in self.files_dir.iterdir() if p.is_dir() and JOB_ID.fullmatch(p.name)]
         with self.database.read() as conn:
-            known = {row[0] for row in conn.execute("SELECT id FROM jobs")}
+            known: set[str] = set(conn.scalars(sa.select(JOBS.c.id)))
         orphans = [name for name in names if name not in known]
         self._delete_files(orphans)
         return orphans
@@ -427,37 +510,48 @@ class JobStore:
 # -- queries ------------------------------------------------------------------------------------------------------
 
 
-def _get(conn: sqlite3.Connection, job_id: str) -> Job:
-    row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+def _first(conn: Connection, query: sa.Select[Any]) -> sa.RowMapping | None:
+    return conn.execute(query).mappings().first()
+
+
+def _get(conn: Connection, job_id: str) -> Job:
+    row = _first(conn, sa.select(JOBS).where(JOBS.c.id == job_id))
     if row is None:
         raise JobNotFound(job_id)
     return job_from_row(row)
 
 
-def _require(conn: sqlite3.Connection, job_id: str, status: JobStatus) -> None:
-    row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+def _require(conn: Connection, job_id: str, status: JobStatus, worker: str | None = None) -> None:
+    row = conn.execute(sa.select(JOBS.c.status, JOBS.c.worker).where(JOBS.c.id == job_id)).first()
     if row is None:
         raise JobNotFound(job_id)
-    if row[0] != status.value:
-        raise JobStateError(f"job {job_id} is {row[0]}, not {status.value}")
+    if row.status != status.value:
+        raise JobStateError(f"job {job_id} is {row.status}, not {status.value}")
+    if worker is not None and row.worker != worker:
+        raise JobStateError(f"job {job_id} is run by {row.worker} now, not by {worker}")
 
 
-def _touch(conn: sqlite3.Connection, job_id: str, assignments: str, *values: Any, now: float | None = None) -> None:
-    """Change a job: `assignments` (an SQL SET list written here, never from input) plus the change's time and
-    version."""
+def _check_worker(job: Job, worker: str) -> None:
+    if job.status is JobStatus.RUNNING and job.worker != worker:
+        raise JobStateError(f"job {job.id} is run by {job.worker} now, not by {worker}")
+
+
+def _touch(conn: Connection, job_id: str, now: float | None, **values: Any) -> None:
+    """Change a job's columns, with the change's time and a new version."""
     conn.execute(
-        f"UPDATE jobs SET {assignments}, updated_at = ?, version = version + 1 WHERE id = ?",
-        (*values, time.time() if now is None else now, job_id),
+        JOBS.update()
+        .where(JOBS.c.id == job_id)
+        .values(**values, updated_at=time.time() if now is None else now, version=JOBS.c.version + 1)
     )
 
 
-def _check_caps(conn: sqlite3.Connection, plan: GenerationPlan, limits: JobLimits) -> None:
+def _check_caps(conn: Connection, plan: GenerationPlan, limits: JobLimits) -> None:
     problems: builtins.list[Problem] = []
     if plan.images > limits.max_images_per_job:
         problems.append(
             Problem("count", f"this job would make {plan.images} images; a job may make {limits.max_images_per_job}")
         )
-    queued = conn.execute("SELECT count(*) FROM jobs WHERE status = ?", (JobStatus.QUEUED.value,)).fetchone()[0]
+    queued = conn.scalar(sa.select(sa.func.count()).select_from(JOBS).where(JOBS.c.status == QUEUED)) or 0
     if queued >= limits.max_queued_jobs:
         problems.append(
             Problem("queue", f"the queue is full: {queued} jobs are waiting, at most {limits.max_queued_jobs} may")
@@ -467,7 +561,7 @@ def _check_caps(conn: sqlite3.Connection, plan: GenerationPlan, limits: JobLimit
 
 
 def _insert_job(
-    conn: sqlite3.Connection,
+    conn: Connection,
     plan: GenerationPlan,
     webhook: Webhook | None,
     idempotency_key: str | None,
@@ -476,51 +570,60 @@ def _insert_job(
 ) -> Job:
     job_id = uuid.uuid4().hex
     conn.execute(
-        "INSERT INTO jobs (id, status, plan_json, request_hash, idempotency_key, webhook_json, created_at, "
-        "updated_at, images_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            job_id,
-            JobStatus.QUEUED.value,
-            plan.to_json(),
-            request_hash,
-            idempotency_key,
-            json.dumps(webhook.to_dict()) if webhook else None,
-            now,
-            now,
-            plan.images,
-        ),
+        JOBS.insert().values(
+            id=job_id,
+            status=QUEUED,
+            plan_json=plan.to_json(),
+            request_hash=request_hash,
+            idempotency_key=idempotency_key,
+            webhook_json=json.dumps(webhook.to_dict()) if webhook else None,
+            created_at=now,
+            updated_at=now,
+            images_total=plan.images,
+        )
     )
     return _get(conn, job_id)
 
 
-def _check_next_image(job: Job, index: int) -> None:
+def _check_next_image(job: Job, index: int, worker: str | None) -> None:
     if job.status is not JobStatus.RUNNING:
         raise JobStateError(f"job {job.id} is {job.status.value}: it takes no image")
+    if worker is not None:
+        _check_worker(job, worker)
     if index != job.images_done:
         raise JobStateError(f"job {job.id} has {job.images_done} images: the next is {job.images_done}, not {index}")
 
 
-def _after_interruption(job: Job, limits: JobLimits, now: float) -> tuple[str, tuple[Any, ...]]:
-    """The SET list and values that take a job its process left running to where it goes now."""
+def _after_interruption(job: Job, limits: JobLimits, now: float) -> dict[str, Any]:
+    """The columns that take a job its process left running to where it goes now."""
     if job.cancel_requested:
-        return "status = ?, finished_at = ?, task_id = NULL", (JobStatus.CANCELLED.value, now)
+        return dict(status=JobStatus.CANCELLED.value, finished_at=now, task_id=None)
     if job.attempts >= limits.max_attempts:
         reason = (
             f"the WebUI stopped while running this job, {job.attempts} times out of {limits.max_attempts} allowed "
             f"(the last at image {job.images_done + 1} of {job.images_total}): not trying again"
         )
-        return "status = ?, finished_at = ?, error = ?, task_id = NULL", (JobStatus.FAILED.value, now, reason)
+        return dict(status=JobStatus.FAILED.value, finished_at=now, error=reason, task_id=None)
     reason = f"the WebUI stopped while running this job (at image {job.images_done + 1} of {job.images_total})"
-    return "status = ?, error = ?, task_id = NULL", (JobStatus.QUEUED.value, reason)
+    return dict(status=QUEUED, error=reason, task_id=None)
 
 
-def _delete_rows(conn: sqlite3.Connection, job_ids: builtins.list[str]) -> None:
+def _delete_rows(conn: Connection, job_ids: builtins.list[str]) -> None:
     """A job's rows: its images, its sent (or given-up) webhook deliveries, itself; its idempotency key goes with it.
     Deliveries still pending stay for the sender to finish."""
     for job_id in job_ids:
-        conn.execute("DELETE FROM job_images WHERE job_id = ?", (job_id,))
-        conn.execute("DELETE FROM webhook_deliveries WHERE job_id = ? AND status != 'pending'", (job_id,))
-        conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        conn.execute(JOB_IMAGE_DATA.delete().where(JOB_IMAGE_DATA.c.job_id == job_id))
+        conn.execute(JOB_IMAGES.delete().where(JOB_IMAGES.c.job_id == job_id))
+        deliveries = WEBHOOK_DELIVERIES.c
+        conn.execute(WEBHOOK_DELIVERIES.delete().where(deliveries.job_id == job_id, deliveries.status != "pending"))
+        conn.execute(JOBS.delete().where(JOBS.c.id == job_id))
+
+
+def _nonempty_file(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _cursor_seq(cursor: str | None) -> int:
@@ -529,6 +632,3 @@ def _cursor_seq(cursor: str | None) -> int:
     if not cursor.isdigit() or len(cursor) > 18:
         raise JobRequestError([Problem("cursor", "is not a cursor this server gave")])
     return int(cursor)
-
-
-# -- rows to values -----------------------------------------------------------------------------------------------

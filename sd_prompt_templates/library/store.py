@@ -1,7 +1,9 @@
-"""The template library: one SQLite file, written one transaction per change.
+"""The template library: a SQLite file in the WebUI's data folder, or the PostgreSQL database several WebUIs share,
+written one transaction per change.
 
-The SQLite plumbing (WAL, synchronous=FULL, `BEGIN IMMEDIATE` transactions, the schema version and its migrations)
-is sd_prompt_templates/db.py's; this module holds the library's own schema steps and queries.
+The database plumbing (engines, serialized write transactions, the schema version and its upgrades) is
+sd_prompt_templates/db.py's; this module holds the library's own tables and queries. Nothing is cached: every read
+sees what any WebUI committed last, and a write is checked against the version its caller read.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection
 
 from sd_prompt_templates import db
 from sd_prompt_templates.engine import DEFAULT_LIMITS, Limits
@@ -33,28 +37,30 @@ EXPORT_FORMAT_VERSION = 1
 LIBRARY_ENV = "SD_PROMPT_TEMPLATES_LIBRARY"
 EXAMPLES = Path(__file__).with_name("examples.json")
 
-# The library's schema, step by step: a step, once released, never changes; a new one gets the next version.
-MIGRATIONS: tuple[db.Migration, ...] = (
-    (
-        1,
-        """
-        CREATE TABLE templates (
-            name TEXT PRIMARY KEY,
-            title TEXT NOT NULL,
-            description TEXT NOT NULL,
-            prompt TEXT NOT NULL,
-            negative_prompt TEXT NOT NULL,
-            variables TEXT NOT NULL,
-            parameters TEXT NOT NULL,
-            tags TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            version INTEGER NOT NULL
-        );
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        """,
-    ),
+METADATA = sa.MetaData()
+TEMPLATES = sa.Table(
+    "templates",
+    METADATA,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("prompt", sa.Text, nullable=False),
+    sa.Column("negative_prompt", sa.Text, nullable=False),
+    sa.Column("variables", sa.Text, nullable=False),  # JSON
+    sa.Column("parameters", sa.Text, nullable=False),  # JSON
+    sa.Column("tags", sa.Text, nullable=False),  # JSON
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
 )
+META = sa.Table(
+    "meta",
+    METADATA,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+SCHEMA = db.Schema("library", METADATA)
+T = TEMPLATES.c
 
 OnConflict = Literal["error", "skip", "replace"]
 
@@ -111,22 +117,31 @@ def _now() -> str:
 class TemplateStore:
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | URL,
         limits: Limits = DEFAULT_LIMITS,
         *,
         parameter_schema: ParameterSchema | None = None,
     ) -> None:
-        self.path = Path(path)
+        """`path`: the library's SQLite file, or a database URL (`postgresql://…`: shared by several WebUIs)."""
         self.limits = limits
         # What the WebUI's txt2img request takes, when known: a template's stored parameters must fit it.
         self.parameter_schema = parameter_schema
         try:
-            self._db = db.Database(self.path, MIGRATIONS)
+            self._db = db.Database(path, SCHEMA)
         except db.SchemaTooNew as exc:
             raise NewerSchema(
-                f"{self.path} was written by a newer version of sd-prompt-templates "
+                f"{db.describe(db.database_url(path))} was written by a newer version of sd-prompt-templates "
                 f"(schema {exc.found}, this one knows {exc.known}): update the extension"
             ) from None
+
+    @property
+    def path(self) -> Path | None:
+        """The library's SQLite file; None in a database server."""
+        return self._db.path
+
+    @property
+    def database(self) -> db.Database:
+        return self._db
 
     def schema_version(self) -> int:
         return self._db.schema_version()
@@ -135,7 +150,7 @@ class TemplateStore:
     def list(self, query: str | None = None, tag: str | None = None) -> list[TemplateRecord]:
         """All templates by name; `query` matches name, title, description or a tag, case-insensitively."""
         with self._db.read() as conn:
-            records = [_record(row) for row in conn.execute("SELECT * FROM templates ORDER BY name")]
+            records = [_record(row) for row in conn.execute(sa.select(TEMPLATES).order_by(T.name)).mappings()]
         if tag:
             records = [r for r in records if tag.strip().lower() in r.tags]
         if query:
@@ -149,7 +164,7 @@ class TemplateStore:
 
     def get(self, name: str) -> TemplateRecord:
         with self._db.read() as conn:
-            row = conn.execute("SELECT * FROM templates WHERE name = ?", (name,)).fetchone()
+            row = conn.execute(sa.select(TEMPLATES).where(T.name == name)).mappings().first()
         if row is None:
             raise TemplateNotFound(name)
         return _record(row)
@@ -170,10 +185,10 @@ class TemplateStore:
             current = _locked_version(conn, name)
             if current != expected_version:
                 raise StaleVersion(name, expected_version, current)
-            created = conn.execute("SELECT created_at FROM templates WHERE name = ?", (name,)).fetchone()[0]
+            created = conn.scalar(sa.select(T.created_at).where(T.name == name))
             if draft.name != name and _exists(conn, draft.name):
                 raise TemplateExists(draft.name)
-            conn.execute("DELETE FROM templates WHERE name = ?", (name,))
+            conn.execute(TEMPLATES.delete().where(T.name == name))
             record = _insert(conn, draft, created, current + 1)
         return record
 
@@ -182,7 +197,7 @@ class TemplateStore:
             current = _locked_version(conn, name)
             if expected_version is not None and current != expected_version:
                 raise StaleVersion(name, expected_version, current)
-            conn.execute("DELETE FROM templates WHERE name = ?", (name,))
+            conn.execute(TEMPLATES.delete().where(T.name == name))
 
     # -- import / export --------------------------------------------------------------------------------------
     def export(self, names: Iterable[str] | None = None) -> dict[str, Any]:
@@ -203,14 +218,14 @@ class TemplateStore:
         report = ImportReport([], [], [])
         with self._db.write() as conn:
             for draft in drafts:
-                row = conn.execute("SELECT version, created_at FROM templates WHERE name = ?", (draft.name,)).fetchone()
+                row = conn.execute(sa.select(T.version, T.created_at).where(T.name == draft.name)).mappings().first()
                 if row is None:
                     _insert(conn, draft, None, 1)
                     report.created.append(draft.name)
                 elif on_conflict == "skip":
                     report.skipped.append(draft.name)
                 elif on_conflict == "replace":
-                    conn.execute("DELETE FROM templates WHERE name = ?", (draft.name,))
+                    conn.execute(TEMPLATES.delete().where(T.name == draft.name))
                     _insert(conn, draft, row["created_at"], row["version"] + 1)
                     report.replaced.append(draft.name)
                 else:
@@ -222,7 +237,7 @@ class TemplateStore:
         document = json.loads(path.read_text(encoding="utf-8"))
         drafts = self._parse_document(document)
         with self._db.write() as conn:
-            if conn.execute("SELECT 1 FROM meta WHERE key = 'examples_installed'").fetchone():
+            if conn.scalar(sa.select(META.c.value).where(META.c.key == "examples_installed")) is not None:
                 return None
             report = ImportReport([], [], [])
             for draft in drafts:
@@ -231,7 +246,7 @@ class TemplateStore:
                 else:
                     _insert(conn, draft, None, 1)
                     report.created.append(draft.name)
-            conn.execute("INSERT INTO meta (key, value) VALUES ('examples_installed', ?)", (_now(),))
+            conn.execute(META.insert().values(key="examples_installed", value=_now()))
         return report
 
     # -- helpers ----------------------------------------------------------------------------------------------
@@ -264,42 +279,41 @@ class TemplateStore:
         return drafts
 
 
-def _exists(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM templates WHERE name = ?", (name,)).fetchone() is not None
+def _exists(conn: Connection, name: str) -> bool:
+    return conn.scalar(sa.select(T.version).where(T.name == name)) is not None
 
 
-def _locked_version(conn: sqlite3.Connection, name: str) -> int:
-    row = conn.execute("SELECT version FROM templates WHERE name = ?", (name,)).fetchone()
-    if row is None:
+def _locked_version(conn: Connection, name: str) -> int:
+    """The version, read inside the write transaction: no other writer can change it before this one commits."""
+    version = conn.scalar(sa.select(T.version).where(T.name == name))
+    if version is None:
         raise TemplateNotFound(name)
-    return int(row[0])
+    return int(version)
 
 
-def _insert(conn: sqlite3.Connection, draft: TemplateDraft, created_at: str | None, version: int) -> TemplateRecord:
+def _insert(conn: Connection, draft: TemplateDraft, created_at: str | None, version: int) -> TemplateRecord:
     """Write a template; a new one (created_at None) gets one timestamp for both created and updated."""
     now = _now()
     record = TemplateRecord(**vars(draft), created_at=created_at or now, updated_at=now, version=version)
     conn.execute(
-        "INSERT INTO templates (name, title, description, prompt, negative_prompt, variables, parameters, tags, "
-        "created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            record.name,
-            record.title,
-            record.description,
-            record.prompt,
-            record.negative_prompt,
-            json.dumps([v.as_dict() for v in record.variables]),
-            json.dumps(dict(record.parameters)),
-            json.dumps(list(record.tags)),
-            record.created_at,
-            record.updated_at,
-            record.version,
-        ),
+        TEMPLATES.insert().values(
+            name=record.name,
+            title=record.title,
+            description=record.description,
+            prompt=record.prompt,
+            negative_prompt=record.negative_prompt,
+            variables=json.dumps([v.as_dict() for v in record.variables]),
+            parameters=json.dumps(dict(record.parameters)),
+            tags=json.dumps(list(record.tags)),
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            version=record.version,
+        )
     )
     return record
 
 
-def _record(row: sqlite3.Row) -> TemplateRecord:
+def _record(row: sa.RowMapping) -> TemplateRecord:
     variables = tuple(
         VariableSpec(v["name"], v["type"], v.get("default"), tuple(v.get("choices", ())), v.get("description", ""))
         for v in json.loads(row["variables"])

@@ -156,3 +156,14 @@ def worker_name() -> str:
     """This WebUI's default name in the jobs it runs: its host and port, unique per WebUI on a machine."""
     port = getattr(shared.cmd_opts, "port", None) or 7860
     return f"{socket.gethostname()}:{port}"
+
+
+def has_checkpoint(name: str) -> bool:
+    """Whether this WebUI has the checkpoint `name` (a title, a file name, or a part of one, as the WebUI's own
+    `override_settings` matching takes it). True when the WebUI cannot say: its own handler then answers."""
+    try:
+        from modules import sd_models
+    except ImportError:
+        return True
+    find = getattr(sd_models, "get_closet_checkpoint_match", None)
+    return True if find is None else find(name) is not None

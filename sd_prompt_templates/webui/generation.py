@@ -81,6 +81,14 @@ class WebUIGenerator:
         images = list(response.get("images") or [])
         return WebUIReply(images=images, info=response.get("info") or "", interrupted=interrupted)
 
+    def cannot_run(self, plan: GenerationPlan) -> str | None:
+        """Why this WebUI cannot run the plan: a checkpoint it asks for (`override_settings.sd_model_checkpoint`)
+        that this WebUI does not have. The job then waits for a WebUI that has it."""
+        wanted = (plan.payload.get("override_settings") or {}).get("sd_model_checkpoint")
+        if not wanted or compat.has_checkpoint(str(wanted)):
+            return None
+        return f"it has no checkpoint '{wanted}'"
+
     def interrupt(self, task_id: str) -> bool:
         """Interrupt the WebUI's current run if it is task `task_id`'s. The WebUI's interrupt is global; its
         current task id says whose run it is."""

@@ -11,7 +11,7 @@ from sd_prompt_templates.engine import DEFAULT_LIMITS, MAX_DEPTH, Limits
 from sd_prompt_templates.jobs.settings import GB, JobLimits
 from sd_prompt_templates.jobs.webhooks import WebhookSettings, parse_allowed_hosts
 from sd_prompt_templates.library import default_library_path
-from sd_prompt_templates.settings import GenerationLimits, Settings
+from sd_prompt_templates.settings import GenerationLimits, Settings, database_url
 from sd_prompt_templates.webui import compat
 
 SECTION = ("prompt_templates", "Prompt Templates")
@@ -58,6 +58,13 @@ JOB_NUMBERS = (
         100,
     ),
     (
+        "jobs_takeover_seconds",
+        int(_JOBS.takeover_seconds),
+        "Jobs, shared database: another WebUI takes over a running job whose WebUI has been silent this many seconds",
+        15,
+        86_400,
+    ),
+    (
         "jobs_retention_days",
         int(_JOBS.retention_days),
         "Jobs: keep finished jobs and their images this many days",
@@ -73,6 +80,12 @@ JOB_NUMBERS = (
     ),
 )
 TEXTS = (
+    (
+        "database_url",
+        "Shared database for several WebUIs: postgresql://user:password@host/database holds the template library, "
+        "the jobs and their queue (empty: local files; the SD_PROMPT_TEMPLATES_DATABASE_URL environment variable "
+        "wins; applies after a restart)",
+    ),
     ("worker_name", "Jobs: this WebUI's name in the jobs it runs (empty: host:port)"),
     (
         "webhook_secret",
@@ -171,9 +184,11 @@ def current() -> Settings:
             max_attempts=numbers["jobs_max_attempts"],
             retention_days=float(numbers["jobs_retention_days"]),
             retention_bytes=numbers["jobs_retention_gb"] * GB,
+            takeover_seconds=float(numbers["jobs_takeover_seconds"]),
         ),
         webhooks=webhook_settings(),
         worker_name=str(_option("worker_name", "")).strip() or compat.worker_name(),
+        database_url=database_url(str(_option("database_url", ""))),
     )
 
 

@@ -293,7 +293,7 @@ def test_finished_jobs_are_pruned_at_start_and_after_each_job(opened):
     old, _ = store.submit(make_plan(2, 2))
     runner.run_job(old.id)
     with store.database.write() as conn:  # as if it had finished ten days ago
-        conn.execute("UPDATE jobs SET finished_at = ? WHERE id = ?", (time.time() - 10 * DAY, old.id))
+        conn.exec_driver_sql("UPDATE jobs SET finished_at = ? WHERE id = ?", (time.time() - 10 * DAY, old.id))
     limits = JobLimits(retention_days=1, poll_seconds=0.05)
     queue = JobQueue(store, runner, JobPaths(store.path.parent).queue, limits=lambda: limits)
     try:

@@ -105,12 +105,12 @@ def test_a_crash_inside_a_batch_resumes_inside_it_in_a_new_process_nothing_twice
     job, _ = store.submit(plan)
     original, files_dir = store.record_images, store.files_dir
 
-    def dies_at_image_4(job_id: str, start: int, images: list, now: float | None = None):
+    def dies_at_image_4(job_id: str, start: int, images: list, now: float | None = None, **kwargs):
         if start == 3:  # the second batch: image 3 recorded, the file of image 4 written, then the process died
-            original(job_id, 3, images[:1], now)
+            original(job_id, 3, images[:1], now, **kwargs)
             (files_dir / job_id / "00004.png").write_bytes(b"half an image")
             raise Crash
-        return original(job_id, start, images, now)
+        return original(job_id, start, images, now, **kwargs)
 
     store.record_images = dies_at_image_4  # type: ignore[method-assign]
     with pytest.raises(Crash):

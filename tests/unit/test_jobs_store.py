@@ -55,7 +55,7 @@ def test_a_submitted_job_is_queued_with_its_plan_and_webhook(store):
     with pytest.raises(JobNotFound):
         store.get("f" * 32)
     with store.database.write() as conn:  # accepted under older, looser rules: still readable
-        conn.execute(
+        conn.exec_driver_sql(
             "UPDATE jobs SET webhook_json = ? WHERE id = ?",
             ('{"url": "https://x/", "secret": "old", "events": ["job.failed"]}', job.id),
         )
@@ -316,7 +316,7 @@ def test_prune_by_age_then_oldest_first_by_bytes_keeping_pending_deliveries(stor
     waiting, _ = store.submit(make_plan())
     with store.database.write() as conn:
         for status in ("pending", "sent"):
-            conn.execute(
+            conn.exec_driver_sql(
                 "INSERT INTO webhook_deliveries (id, job_id, event, url, body, next_attempt_at, status, created_at) "
                 "VALUES (?, ?, 'job.succeeded', 'https://example.test/', '{}', 0, ?, 0)",
                 (f"d-{status}", old, status),
@@ -324,7 +324,7 @@ def test_prune_by_age_then_oldest_first_by_bytes_keeping_pending_deliveries(stor
     assert store.prune(now, JobLimits(retention_days=30)) == [old]
     assert not (store.files_dir / old).exists()
     with store.database.read() as conn:
-        assert [r[0] for r in conn.execute("SELECT id FROM webhook_deliveries")] == ["d-pending"]
+        assert [r[0] for r in conn.exec_driver_sql("SELECT id FROM webhook_deliveries")] == ["d-pending"]
     per_job = store.get(new).images_bytes
     assert store.prune(now, JobLimits(retention_bytes=per_job)) == [mid]
     assert store.prune(now, JobLimits(retention_bytes=0)) == [new]
@@ -345,28 +345,29 @@ def test_the_schema_has_the_webhook_deliveries_table_the_sender_expects(store):
     with store.database.read() as conn:
         columns = [
             (r["name"], r["type"], r["notnull"], r["dflt_value"], r["pk"])
-            for r in conn.execute("PRAGMA table_info(webhook_deliveries)")
+            for r in conn.exec_driver_sql("PRAGMA table_info(webhook_deliveries)").mappings()
         ]
         indexes = {
-            r["name"]: [c["name"] for c in conn.execute(f"PRAGMA index_info({r['name']})")]
-            for r in conn.execute("PRAGMA index_list(webhook_deliveries)")
+            r["name"]: [c["name"] for c in conn.exec_driver_sql(f"PRAGMA index_info({r['name']})").mappings()]
+            for r in conn.exec_driver_sql("PRAGMA index_list(webhook_deliveries)").mappings()
         }
     assert columns == [
-        ("id", "TEXT", 0, None, 1),
+        ("id", "TEXT", 1, None, 1),
         ("job_id", "TEXT", 1, None, 0),
         ("event", "TEXT", 1, None, 0),
         ("url", "TEXT", 1, None, 0),
         ("secret", "TEXT", 0, None, 0),
         ("body", "TEXT", 1, None, 0),
         ("attempts", "INTEGER", 1, "0", 0),
-        ("next_attempt_at", "REAL", 1, None, 0),
+        ("next_attempt_at", "FLOAT", 1, None, 0),
         ("status", "TEXT", 1, "'pending'", 0),
         ("last_error", "TEXT", 0, None, 0),
-        ("created_at", "REAL", 1, None, 0),
-        ("sent_at", "REAL", 0, None, 0),
+        ("created_at", "FLOAT", 1, None, 0),
+        ("sent_at", "FLOAT", 0, None, 0),
+        ("seq", "BIGINT", 0, None, 0),
     ]
     assert ["status", "next_attempt_at"] in indexes.values()
-    assert store.database.schema_version() == 1
+    assert store.database.schema_version() == 2
     assert store.database.path.name == "jobs.sqlite3"
 
 
@@ -399,7 +400,7 @@ def test_the_schema_has_the_webhook_deliveries_table_the_sender_expects(store):
 )
 def test_the_queries_use_indexes(store, sql, params, index):
     with store.database.read() as conn:
-        plan = " | ".join(row["detail"] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+        plan = " | ".join(row["detail"] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).mappings())
     assert index in plan, plan
     assert "SCAN jobs" not in plan.replace("SCAN jobs USING", "") and "TEMP B-TREE" not in plan, plan
 
@@ -408,7 +409,7 @@ def test_a_newer_schema_is_refused(tmp_path):
     paths = JobPaths(tmp_path)
     JobStore(paths.database, paths.files)
     with sqlite3.connect(paths.database) as conn:
-        conn.execute("UPDATE schema_version SET version = 99")
+        conn.execute("UPDATE schema_versions SET version = 99 WHERE component = 'jobs'")
     conn.close()
     from sd_prompt_templates.db import SchemaTooNew
 

@@ -27,7 +27,7 @@ def fill(store: JobStore, queued: int, finished: int) -> list[str]:
         for i in range(queued + finished):
             job = _insert_job(conn, PLAN, None, None, hash_request(i), float(i))
             if i < finished:
-                conn.execute(
+                conn.exec_driver_sql(
                     "UPDATE jobs SET status = ?, finished_at = ? WHERE id = ?", ("succeeded", float(i), job.id)
                 )
             ids.append(job.id)

@@ -14,14 +14,9 @@ from standardwebhooks import Webhook as Verifier
 
 from sd_prompt_templates.db import Database
 from sd_prompt_templates.jobs import webhooks as wh
+from sd_prompt_templates.jobs.tables import SCHEMA
 from sd_prompt_templates.plan import GenerationPlan
 
-TABLE = """
-CREATE TABLE webhook_deliveries (id TEXT PRIMARY KEY, job_id TEXT NOT NULL, event TEXT NOT NULL, url TEXT NOT NULL,
-  secret TEXT, body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL,
-  status TEXT NOT NULL DEFAULT 'pending', last_error TEXT, created_at REAL NOT NULL, sent_at REAL);
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at)
-"""
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the spec's libraries' own test secret (24 bytes)
 PUBLIC = "93.184.215.14"  # a public address (example.com's): only ever "resolved" to or handed to a fake post
 NOW = 1_700_000_000.0
@@ -29,7 +24,7 @@ WAIT = 30.0  # a guard against a hung test, never a measure: events end the wait
 
 
 def database(path: Path) -> Database:
-    return Database(path, [(1, TABLE)])
+    return Database(path, SCHEMA)  # the jobs' database, where the outbox lives
 
 
 def fake_dns(table: dict[str, Sequence[str]]) -> wh.Resolver:

@@ -235,7 +235,7 @@ def test_newer_schema_is_refused_not_downgraded(tmp_path):
     path = tmp_path / "t.sqlite3"
     TemplateStore(path)
     with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE schema_version SET version = 99")
+        conn.execute("UPDATE schema_versions SET version = 99 WHERE component = 'library'")
     with pytest.raises(NewerSchema, match="newer version"):
         TemplateStore(path)
 

@@ -5,25 +5,42 @@ its retries, so a receiver can de-duplicate."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Final
 
+import sqlalchemy as sa
+
 from sd_prompt_templates.db import Database
+from sd_prompt_templates.jobs.tables import WEBHOOK_DELIVERIES
 from sd_prompt_templates.jobs.webhooks.signing import envelope, new_message_id
 
 PENDING: Final = "pending"
 SENT: Final = "sent"
 FAILED: Final = "failed"
 
-_COLUMNS: Final = (
-    "id, job_id, event, url, secret, body, attempts, next_attempt_at, status, last_error, created_at, sent_at"
-)
-_SELECT_DUE: Final = (
-    f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE status = ? AND next_attempt_at <= ? "
-    "ORDER BY next_attempt_at LIMIT ?"
-)
-"""The pending deliveries due by a time, the longest waiting first; `due` and `claim` give it (PENDING, now, limit)."""
+_D = WEBHOOK_DELIVERIES.c
+
+
+_seq_lock = threading.Lock()
+_last_seq = 0
+
+
+def _next_seq() -> int:
+    """Increasing in this process (the clock in nanoseconds, or one more than the last): deliveries written at the
+    same `created_at` keep their order."""
+    global _last_seq
+    with _seq_lock:
+        _last_seq = max(time.time_ns(), _last_seq + 1)
+        return _last_seq
+
+
+def _due(now: float, limit: int) -> sa.Select[Any]:
+    """The pending deliveries due by `now`, the longest waiting first."""
+    query = sa.select(WEBHOOK_DELIVERIES).where(_D.status == PENDING, _D.next_attempt_at <= now)
+    return query.order_by(_D.next_attempt_at).limit(limit)
 
 
 @dataclass(frozen=True)
@@ -44,8 +61,8 @@ class Delivery:
     sent_at: float | None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Delivery:
-        return cls(**{name: row[name] for name in _COLUMNS.split(", ")})
+    def from_row(cls, row: sa.RowMapping) -> Delivery:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
 
     def __repr__(self) -> str:  # never print the secret
         return f"Delivery(id={self.id!r}, job_id={self.job_id!r}, event={self.event!r}, status={self.status!r})"
@@ -78,58 +95,52 @@ class WebhookOutbox:
             sent_at=None,
         )
         with self.database.write() as conn:
-            conn.execute(
-                f"INSERT INTO webhook_deliveries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                tuple(getattr(delivery, name) for name in _COLUMNS.split(", ")),
-            )
+            row = {f.name: getattr(delivery, f.name) for f in fields(delivery)}
+            conn.execute(WEBHOOK_DELIVERIES.insert().values(**row, seq=_next_seq()))
         return delivery
 
     def get(self, delivery_id: str) -> Delivery | None:
         with self.database.read() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE id = ?", (delivery_id,)).fetchone()
+            row = conn.execute(sa.select(WEBHOOK_DELIVERIES).where(_D.id == delivery_id)).mappings().first()
         return Delivery.from_row(row) if row else None
 
     def for_job(self, job_id: str) -> list[Delivery]:
         """A job's deliveries, oldest first."""
+        query = sa.select(WEBHOOK_DELIVERIES).where(_D.job_id == job_id).order_by(_D.created_at, _D.seq)
         with self.database.read() as conn:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE job_id = ? ORDER BY created_at, rowid", (job_id,)
-            ).fetchall()
+            rows = conn.execute(query).mappings().all()
         return [Delivery.from_row(row) for row in rows]
 
     def due(self, now: float, limit: int = 10) -> list[Delivery]:
         """The pending deliveries whose next attempt is due, the longest waiting first."""
         with self.database.read() as conn:
-            rows = conn.execute(_SELECT_DUE, (PENDING, now, limit)).fetchall()
+            rows = conn.execute(_due(now, limit)).mappings().all()
         return [Delivery.from_row(row) for row in rows]
 
     def claim(self, now: float, lease: float, limit: int = 1) -> list[Delivery]:
         """Like `due`, and pushes their next attempt `lease` seconds on in the same transaction: a second sender
-        (another process on the file, an old thread not yet ended) does not send them too, and one that dies
-        mid-attempt has them retried once the lease is over."""
+        (another process or WebUI on the database, an old thread not yet ended) does not send them too, and one
+        that dies mid-attempt has them retried once the lease is over."""
         with self.database.write() as conn:
-            rows = conn.execute(_SELECT_DUE, (PENDING, now, limit)).fetchall()
-            conn.executemany(
-                "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?",
-                [(now + lease, row["id"]) for row in rows],
-            )
+            rows = conn.execute(_due(now, limit)).mappings().all()
+            if rows:
+                ids = [row["id"] for row in rows]
+                conn.execute(WEBHOOK_DELIVERIES.update().where(_D.id.in_(ids)).values(next_attempt_at=now + lease))
         return [Delivery.from_row(row) for row in rows]
 
     def next_due(self) -> float | None:
         """When the earliest pending delivery is due; None when none is pending."""
         with self.database.read() as conn:
-            row = conn.execute(
-                "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = ?", (PENDING,)
-            ).fetchone()
-        return None if row is None or row[0] is None else float(row[0])
+            due = conn.scalar(sa.select(sa.func.min(_D.next_attempt_at)).where(_D.status == PENDING))
+        return None if due is None else float(due)
 
     def mark_sent(self, delivery_id: str, now: float) -> None:
         """The receiver took it (2xx): counted as an attempt, done."""
         with self.database.write() as conn:
             conn.execute(
-                "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, sent_at = ?, last_error = NULL "
-                "WHERE id = ? AND status = ?",
-                (SENT, now, delivery_id, PENDING),
+                WEBHOOK_DELIVERIES.update()
+                .where(_D.id == delivery_id, _D.status == PENDING)
+                .values(status=SENT, attempts=_D.attempts + 1, sent_at=now, last_error=None)
             )
 
     def mark_failed(self, delivery_id: str, error: str, next_attempt_at: float | None) -> None:
@@ -137,12 +148,17 @@ class WebhookOutbox:
         status = PENDING if next_attempt_at is not None else FAILED
         with self.database.write() as conn:
             conn.execute(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = ?, status = ?, "
-                "next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ? AND status = ?",
-                (error, status, next_attempt_at, delivery_id, PENDING),
+                WEBHOOK_DELIVERIES.update()
+                .where(_D.id == delivery_id, _D.status == PENDING)
+                .values(
+                    attempts=_D.attempts + 1,
+                    last_error=error,
+                    status=status,
+                    next_attempt_at=_D.next_attempt_at if next_attempt_at is None else next_attempt_at,
+                )
             )
 
     def delete_for_job(self, job_id: str) -> int:
         """Forget a job's deliveries (when the job itself is deleted or pruned); how many there were."""
         with self.database.write() as conn:
-            return conn.execute("DELETE FROM webhook_deliveries WHERE job_id = ?", (job_id,)).rowcount
+            return conn.execute(WEBHOOK_DELIVERIES.delete().where(_D.job_id == job_id)).rowcount
