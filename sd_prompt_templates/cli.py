@@ -145,7 +145,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         epilog="Exit codes: 0 done, 1 an error in the template, 2 a command-line or input error.",
     )
     parser.add_argument("--version", action="version", version=f"sd-prompt-templates {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{render,count}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{render,count,migrate-library}")
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("template", help="template text, @FILE to read it from a UTF-8 file, or - for standard input")
@@ -181,6 +181,28 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 
     count_cmd = commands.add_parser("count", help="print the number of combinations")
     common(count_cmd)
+
+    migrate_cmd = commands.add_parser(
+        "migrate-library",
+        help="move a local template library into the database several WebUIs share (all or nothing)",
+        description="Copy every template of a local library file into a shared database, in one transaction: "
+        "all of them land, or none does. The local file is only read.",
+    )
+    migrate_cmd.add_argument("--to", required=True, metavar="URL", help="the shared database: postgresql://…")
+    migrate_cmd.add_argument(
+        "--from",
+        dest="source",
+        default=None,
+        metavar="FILE",
+        help="the library file (default: $SD_PROMPT_TEMPLATES_LIBRARY, else prompt-templates/templates.sqlite3 "
+        "under the current folder: run it from the WebUI's folder)",
+    )
+    migrate_cmd.add_argument(
+        "--on-conflict",
+        choices=("error", "skip", "replace"),
+        default="error",
+        help="a name the database has already: stop everything (default), keep the database's, or replace it",
+    )
     return parser
 
 
@@ -216,6 +238,8 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
 
 def _run(argv: Sequence[str] | None, prog: str) -> int:
     args = _parser(prog).parse_args(argv)
+    if args.command == "migrate-library":
+        return _migrate_library(args)
     variables = _variables(args.var)
     wildcards = _wildcards(args.wildcards)
     text = _template_text(args.template)
@@ -267,6 +291,27 @@ def _run(argv: Sequence[str] | None, prog: str) -> int:
         _write(json.dumps(document, ensure_ascii=False, indent=2))
     else:
         _write("\n".join(prompts) if prompts else None)
+    return 0
+
+
+def _migrate_library(args: argparse.Namespace) -> int:
+    from sd_prompt_templates.library import StoreError, default_library_path
+    from sd_prompt_templates.migrate import MigrationError, migrate_library
+
+    source = Path(args.source).expanduser() if args.source else default_library_path(Path.cwd())
+    try:
+        moved = migrate_library(source, args.to, on_conflict=args.on_conflict)
+    except (MigrationError, StoreError, ValueError) as exc:  # ValueError: a malformed URL, an invalid template
+        raise CommandError(f"nothing was moved: {exc}") from None
+    except ImportError as exc:
+        raise CommandError(
+            f"nothing was moved: {exc}; the PostgreSQL driver installs with: python -m pip install 'psycopg[binary]'"
+        ) from None
+    report = moved.report
+    _write(
+        f"moved {len(report.created) + len(report.replaced)} templates from {moved.source} to {moved.target}"
+        f" ({len(report.created)} new, {len(report.replaced)} replaced, {len(report.skipped)} kept as they were)"
+    )
     return 0
 
 

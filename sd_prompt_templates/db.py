@@ -20,6 +20,7 @@ store serves every thread.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -44,7 +45,8 @@ VERSIONS = sa.Table(
     sa.Column("component", sa.String(64), primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
 )
-LEGACY_VERSION_TABLE = "schema_version"  # one per SQLite file, before several stores could share a database
+LEGACY_VERSION_TABLE = "schema_version"
+SUPPORTED = ("sqlite", "postgresql")  # one per SQLite file, before several stores could share a database
 
 
 class SchemaTooNew(Exception):
@@ -104,12 +106,25 @@ def database_url(target: str | os.PathLike[str] | URL) -> URL:
     if isinstance(target, URL):
         url = target
     elif isinstance(target, str) and "://" in target:
-        url = make_url(target)
+        try:
+            url = make_url(target)
+        except (sa.exc.ArgumentError, ValueError):
+            shown = _without_password(target)
+            raise ValueError(f"'{shown}' is not a database URL (postgresql://user:password@host/db)") from None
     else:
         return URL.create("sqlite", database=str(Path(target).expanduser().resolve()))
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() not in SUPPORTED:
+        raise ValueError(
+            f"{describe(url)}: only PostgreSQL (postgresql://user:password@host/database) or SQLite can hold the "
+            "library and the jobs"
+        )
     return url
+
+
+def _without_password(text: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", text)
 
 
 def describe(url: URL) -> str:

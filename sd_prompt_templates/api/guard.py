@@ -19,10 +19,12 @@ from collections.abc import Callable, Coroutine
 from email.message import Message
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
 
 from sd_prompt_templates.api.deps import check_auth, check_origin, get_context
+from sd_prompt_templates.db import DatabaseUnavailable
 from sd_prompt_templates.library.records import INT64_MAX, INT64_MIN
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -46,9 +48,20 @@ class GuardedRoute(APIRoute):
                 problems = await body_number_problems(request)
                 if problems:
                     raise HTTPException(status_code=422, detail=problems)
-            return await handler(request)
+            try:
+                return await handler(request)
+            except (DatabaseUnavailable, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+                raise HTTPException(status_code=503, detail=unreachable(exc)) from None
 
         return guarded
+
+
+def unreachable(exc: Exception) -> str:
+    """The answer when the database is away (a server down, a SQLite file locked for too long): 503, never a 500."""
+    if isinstance(exc, DatabaseUnavailable):
+        return str(exc)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"the database is not available right now: {reason[0] if reason else type(exc).__name__}"
 
 
 class _Refused:

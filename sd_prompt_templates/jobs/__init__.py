@@ -3,7 +3,7 @@ resumed exactly after a crash. The core only: no WebUI, gradio or fastapi here; 
 sender call what this package exports.
 
 - `model`: Job, JobStatus and its transitions, Webhook, JobImage, the refusals.
-- `store`: JobStore, the SQLite file (and the images' folder) every change goes through.
+- `store`: JobStore, the database (a SQLite file, or a shared PostgreSQL) and the images every change goes through.
 - `runner`: JobRunner, one job through a JobPort (the WebUI's generation), batch by batch.
 - `queue`: JobQueue, huey's SqliteHuey and the worker thread (imported from `queue` or `system` only: the rest
   works without huey installed, so the extension loads and says why jobs are off).

@@ -11,8 +11,9 @@ from __future__ import annotations
 import builtins
 import json
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +37,7 @@ EXPORT_FORMAT = "sd-prompt-templates"
 EXPORT_FORMAT_VERSION = 1
 LIBRARY_ENV = "SD_PROMPT_TEMPLATES_LIBRARY"
 EXAMPLES = Path(__file__).with_name("examples.json")
+EXAMPLES_KEY = "examples_installed"
 
 METADATA = sa.MetaData()
 TEMPLATES = sa.Table(
@@ -94,6 +96,10 @@ class NewerSchema(StoreError):
     pass
 
 
+class LibraryUnavailable(StoreError, db.DatabaseUnavailable):
+    """The library's database cannot be reached (a server down or away): the API answers 503, the tab says so."""
+
+
 @dataclass(frozen=True)
 class ImportReport:
     created: list[str]
@@ -128,6 +134,8 @@ class TemplateStore:
         self.parameter_schema = parameter_schema
         try:
             self._db = db.Database(path, SCHEMA)
+        except db.DatabaseUnavailable as exc:
+            raise LibraryUnavailable(str(exc)) from None
         except db.SchemaTooNew as exc:
             raise NewerSchema(
                 f"{db.describe(db.database_url(path))} was written by a newer version of sd-prompt-templates "
@@ -149,7 +157,7 @@ class TemplateStore:
     # -- reads ------------------------------------------------------------------------------------------------
     def list(self, query: str | None = None, tag: str | None = None) -> list[TemplateRecord]:
         """All templates by name; `query` matches name, title, description or a tag, case-insensitively."""
-        with self._db.read() as conn:
+        with self._reading() as conn:
             records = [_record(row) for row in conn.execute(sa.select(TEMPLATES).order_by(T.name)).mappings()]
         if tag:
             records = [r for r in records if tag.strip().lower() in r.tags]
@@ -163,7 +171,7 @@ class TemplateStore:
         return records
 
     def get(self, name: str) -> TemplateRecord:
-        with self._db.read() as conn:
+        with self._reading() as conn:
             row = conn.execute(sa.select(TEMPLATES).where(T.name == name)).mappings().first()
         if row is None:
             raise TemplateNotFound(name)
@@ -172,7 +180,7 @@ class TemplateStore:
     # -- writes -----------------------------------------------------------------------------------------------
     def create(self, data: Mapping[str, Any] | TemplateDraft) -> TemplateRecord:
         draft = self._valid(data)
-        with self._db.write() as conn:
+        with self._writing() as conn:
             if _exists(conn, draft.name):
                 raise TemplateExists(draft.name)
             return _insert(conn, draft, None, 1)
@@ -181,7 +189,7 @@ class TemplateStore:
         """Replace a template's fields (a different `name` renames it). Refused if it changed since
         `expected_version` was read: a stale write is never merged."""
         draft = self._valid(data)
-        with self._db.write() as conn:
+        with self._writing() as conn:
             current = _locked_version(conn, name)
             if current != expected_version:
                 raise StaleVersion(name, expected_version, current)
@@ -193,7 +201,7 @@ class TemplateStore:
         return record
 
     def delete(self, name: str, *, expected_version: int | None = None) -> None:
-        with self._db.write() as conn:
+        with self._writing() as conn:
             current = _locked_version(conn, name)
             if expected_version is not None and current != expected_version:
                 raise StaleVersion(name, expected_version, current)
@@ -209,14 +217,17 @@ class TemplateStore:
             "templates": [r.as_dict() for r in records],
         }
 
-    def import_(self, document: Mapping[str, Any], *, on_conflict: OnConflict = "error") -> ImportReport:
+    def import_(
+        self, document: Mapping[str, Any], *, on_conflict: OnConflict = "error", examples_seen: bool = False
+    ) -> ImportReport:
         """Import an export document in one transaction: every template is checked first, and either all of
-        it lands or none of it does."""
+        it lands or none of it does. `examples_seen`: the library it comes from had its examples installed, so
+        this one must not install them again (a library moved whole)."""
         drafts = self._parse_document(document)
         if on_conflict not in ("error", "skip", "replace"):
             raise ValueError("on_conflict must be 'error', 'skip' or 'replace'")
         report = ImportReport([], [], [])
-        with self._db.write() as conn:
+        with self._writing() as conn:
             for draft in drafts:
                 row = conn.execute(sa.select(T.version, T.created_at).where(T.name == draft.name)).mappings().first()
                 if row is None:
@@ -230,14 +241,45 @@ class TemplateStore:
                     report.replaced.append(draft.name)
                 else:
                     raise TemplateExists(draft.name)
+            if examples_seen and not _examples_installed(conn):
+                conn.execute(META.insert().values(key=EXAMPLES_KEY, value=_now()))
         return report
+
+    def adopt(
+        self, records: Iterable[TemplateRecord], *, on_conflict: OnConflict = "error", examples_seen: bool = False
+    ) -> ImportReport:
+        """Take another library's templates as they are — times and versions kept — in one transaction: all of
+        them, or none (a library moved into a shared database). A replaced template's version goes past the one it
+        replaces, so a stale edit of it is refused. `examples_seen`: as `import_`."""
+        report = ImportReport([], [], [])
+        with self._writing() as conn:
+            for record in records:
+                current = conn.scalar(sa.select(T.version).where(T.name == record.name))
+                if current is None:
+                    _write_record(conn, record)
+                    report.created.append(record.name)
+                elif on_conflict == "skip":
+                    report.skipped.append(record.name)
+                elif on_conflict == "replace":
+                    conn.execute(TEMPLATES.delete().where(T.name == record.name))
+                    _write_record(conn, replace(record, version=max(record.version, current + 1)))
+                    report.replaced.append(record.name)
+                else:
+                    raise TemplateExists(record.name)
+            if examples_seen and not _examples_installed(conn):
+                conn.execute(META.insert().values(key=EXAMPLES_KEY, value=_now()))
+        return report
+
+    def examples_installed(self) -> bool:
+        with self._reading() as conn:
+            return _examples_installed(conn)
 
     def install_examples(self, path: Path = EXAMPLES) -> ImportReport | None:
         """Import the bundled examples the first time only; a user who deletes one does not see it come back."""
         document = json.loads(path.read_text(encoding="utf-8"))
         drafts = self._parse_document(document)
-        with self._db.write() as conn:
-            if conn.scalar(sa.select(META.c.value).where(META.c.key == "examples_installed")) is not None:
+        with self._writing() as conn:
+            if _examples_installed(conn):
                 return None
             report = ImportReport([], [], [])
             for draft in drafts:
@@ -246,10 +288,21 @@ class TemplateStore:
                 else:
                     _insert(conn, draft, None, 1)
                     report.created.append(draft.name)
-            conn.execute(META.insert().values(key="examples_installed", value=_now()))
+            conn.execute(META.insert().values(key=EXAMPLES_KEY, value=_now()))
         return report
 
     # -- helpers ----------------------------------------------------------------------------------------------
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        with _reachable(self._db), self._db.read() as conn:
+            yield conn
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        with _reachable(self._db), self._db.write() as conn:
+            yield conn
+
+    # -- checks ----------------------------------------------------------------------------------------------
     def _valid(self, data: Mapping[str, Any] | TemplateDraft) -> TemplateDraft:
         data = data.as_dict() if isinstance(data, TemplateDraft) else data
         return validate_draft(data, self.limits, schema=self.parameter_schema)
@@ -279,6 +332,23 @@ class TemplateStore:
         return drafts
 
 
+@contextmanager
+def _reachable(database: db.Database) -> Iterator[None]:
+    """A database that went away mid-operation is a LibraryUnavailable with the reason, never a bare error."""
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        detail = reason[0] if reason else type(exc).__name__
+        raise LibraryUnavailable(
+            f"the template library ({db.describe(database.url)}) is not available: {detail}"
+        ) from None
+
+
+def _examples_installed(conn: Connection) -> bool:
+    return conn.scalar(sa.select(META.c.value).where(META.c.key == EXAMPLES_KEY)) is not None
+
+
 def _exists(conn: Connection, name: str) -> bool:
     return conn.scalar(sa.select(T.version).where(T.name == name)) is not None
 
@@ -295,21 +365,7 @@ def _insert(conn: Connection, draft: TemplateDraft, created_at: str | None, vers
     """Write a template; a new one (created_at None) gets one timestamp for both created and updated."""
     now = _now()
     record = TemplateRecord(**vars(draft), created_at=created_at or now, updated_at=now, version=version)
-    conn.execute(
-        TEMPLATES.insert().values(
-            name=record.name,
-            title=record.title,
-            description=record.description,
-            prompt=record.prompt,
-            negative_prompt=record.negative_prompt,
-            variables=json.dumps([v.as_dict() for v in record.variables]),
-            parameters=json.dumps(dict(record.parameters)),
-            tags=json.dumps(list(record.tags)),
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            version=record.version,
-        )
-    )
+    _write_record(conn, record)
     return record
 
 
@@ -330,4 +386,22 @@ def _record(row: sa.RowMapping) -> TemplateRecord:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         version=int(row["version"]),
+    )
+
+
+def _write_record(conn: Connection, record: TemplateRecord) -> None:
+    conn.execute(
+        TEMPLATES.insert().values(
+            name=record.name,
+            title=record.title,
+            description=record.description,
+            prompt=record.prompt,
+            negative_prompt=record.negative_prompt,
+            variables=json.dumps([v.as_dict() for v in record.variables]),
+            parameters=json.dumps(dict(record.parameters)),
+            tags=json.dumps(list(record.tags)),
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            version=record.version,
+        )
     )

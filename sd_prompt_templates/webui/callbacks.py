@@ -7,6 +7,7 @@ file, so everything these callbacks use is imported here, at load time, not lazi
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from modules import script_callbacks, shared
@@ -15,6 +16,7 @@ from modules.api import models as api_models
 from sd_prompt_templates import __version__
 from sd_prompt_templates.api.deps import STATE_KEY, ApiContext
 from sd_prompt_templates.api.main import PREFIX, mount
+from sd_prompt_templates.db import database_url, describe
 from sd_prompt_templates.library import StoreError
 from sd_prompt_templates.ui import element_ids, layout
 from sd_prompt_templates.webui import compat, runtime, settings, tab_ports
@@ -43,15 +45,15 @@ def app_started(demo: Any, app: Any) -> None:
     service.use_request_model(api_models.StableDiffusionTxt2ImgProcessingAPI)
     generator = WebUIGenerator(app)  # this app's handlers: a reloaded UI brings a new app
     service.generator = generator
-    path = service.settings().library_path
+    where = shown_location(service.settings().library_target)
     try:
         store = service.store()
         added = store.install_examples()
-    except (StoreError, OSError, ValueError) as exc:
-        print(f"Prompt Templates {__version__}: the template library at {path} cannot be opened: {exc}")
-        return
-    note = f", {len(added.created)} example templates added" if added else ""
-    print(f"Prompt Templates {__version__}: template library at {path} ({len(store.list())} templates{note})")
+    except (StoreError, OSError, ValueError) as exc:  # the API answers 503 with the reason until it can
+        print(f"Prompt Templates {__version__}: the template library at {where} cannot be opened: {exc}")
+    else:
+        note = f", {len(added.created)} example templates added" if added else ""
+        print(f"Prompt Templates {__version__}: template library at {where} ({len(store.list())} templates{note})")
     if getattr(shared.cmd_opts, "api", False) or getattr(shared.cmd_opts, "nowebui", False):
         mount_api(app)
         print(f"Prompt Templates: REST API at {PREFIX}")
@@ -73,7 +75,18 @@ def start_jobs() -> None:
     except Exception as exc:  # the WebUI must start whatever happens to the jobs' files
         print(f"Prompt Templates: jobs are off: {type(exc).__name__}: {exc}")
         return
-    print(f"Prompt Templates: jobs at {jobs.paths.root} ({queued} queued), worker '{jobs.runner.worker_name}'")
+    where = shown_location(jobs.paths.database) if jobs.store.shared else jobs.paths.root
+    print(f"Prompt Templates: jobs at {where} ({queued} queued), worker '{jobs.runner.worker_name}'")
+
+
+def shown_location(target: str | Path) -> str:
+    """A file's path, or a database's URL without its password."""
+    if isinstance(target, Path):
+        return str(target)
+    try:
+        return describe(database_url(target))
+    except ValueError as exc:
+        return str(exc)
 
 
 def log_to_console() -> None:

@@ -46,6 +46,25 @@ def test_skip_install_is_honoured(tmp_path, env):
     assert run_install(tmp_path, FAKE_MISSING="PyYAML", **env) == []
 
 
+POSTGRES = '["install \\"psycopg[binary]>=3.2\\"", "psycopg for sd-prompt-templates"]'
+
+
+def test_the_postgresql_driver_only_when_a_shared_database_is_asked_for(tmp_path):
+    assert run_install(tmp_path, FAKE_MISSING="psycopg") == []
+    url = "postgresql://webui:secret@db.local/prompts"
+    assert run_install(tmp_path, FAKE_MISSING="psycopg", SD_PROMPT_TEMPLATES_DATABASE_URL=url) == [POSTGRES]
+    assert run_install(tmp_path, SD_PROMPT_TEMPLATES_DATABASE_URL=url) == []  # already there
+
+
+def test_the_postgresql_driver_when_the_webui_setting_names_a_database(tmp_path):
+    (tmp_path / "config.json").write_text('{"prompt_templates_database_url": "postgresql://db.local/prompts"}')
+    assert run_install(tmp_path, FAKE_MISSING="psycopg") == [POSTGRES]
+    (tmp_path / "config.json").write_text('{"prompt_templates_database_url": ""}')
+    assert run_install(tmp_path, FAKE_MISSING="psycopg") == []
+    (tmp_path / "config.json").write_text("not json")
+    assert run_install(tmp_path, FAKE_MISSING="psycopg") == []
+
+
 def test_install_py_imports_nothing_of_ours():
     text = (ROOT / "install.py").read_text()
     assert "sd_prompt_templates" not in text

@@ -19,7 +19,8 @@ _REASONS = {
     409: "A template of that name exists, or the template changed since the version you sent.",
     422: "The request is invalid: `detail` lists each field at fault (with line and column for template errors).",
     428: "Send the version you read: `version` in the body or an If-Match header.",
-    503: "Image generation (or, for /jobs, the jobs' files) is not available here.",
+    503: "Image generation, the database (the template library, the jobs) or the jobs' files are not available here "
+    "right now; `detail` says which and why.",
 }
 
 

@@ -39,6 +39,9 @@ class JobOut(BaseModel):
     started_at: str | None = Field(None, **NULLABLE)  # type: ignore[misc]
     finished_at: str | None = Field(None, **NULLABLE)  # type: ignore[misc]
     worker: str | None = Field(None, description="The WebUI that runs or ran it.", **NULLABLE)  # type: ignore[misc]
+    waiting: str | None = Field(  # type: ignore[misc]
+        None, description="While queued: why no WebUI runs it yet (one that cannot says why).", **NULLABLE
+    )
     attempts: int = Field(..., description="Times it started in a row without making an image (see max attempts).")
     template: str | None = Field(None, **NULLABLE)  # type: ignore[misc]
     template_version: int | None = Field(None, **NULLABLE)  # type: ignore[misc]
@@ -78,6 +81,7 @@ def job_out(job: Job, position: int | None) -> dict[str, Any]:
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at) if job.finished else None,
         "worker": job.worker,
+        "waiting": job.waiting_reason if job.status is JobStatus.QUEUED else None,
         "attempts": job.attempts,
         "template": summary.template,
         "template_version": summary.template_version,

@@ -4,10 +4,10 @@ route's request model extends the WebUI's, so it is built when the API is mounte
 (`router`). What a job looks like to callers, and its zip and event streams, are in `job_views.py`. No `from
 __future__ import annotations` here: FastAPI must see the request models made at mount time as real classes."""
 
-import sqlite3
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Literal
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
@@ -236,7 +236,7 @@ def jobs_of(service: PromptService) -> "JobSystem":
     database written by a newer version), rather than a bare 500."""
     try:
         return service.jobs()
-    except (OSError, sqlite3.Error, SchemaTooNew) as exc:
+    except (OSError, sa.exc.SQLAlchemyError, SchemaTooNew) as exc:
         raise HTTPException(status_code=503, detail=f"jobs are not available here: {exc}") from None
 
 

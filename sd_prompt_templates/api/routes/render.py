@@ -17,7 +17,7 @@ def build(request_model: type[BaseModel]) -> APIRouter:
     """The route, taking `request_model`: the same model as /txt2img's."""
     router = APIRouter(route_class=GuardedRoute)
 
-    @router.post("/render", response_model=RenderResponse, responses=errors(403, 404, 422, lists=(404, 422)))
+    @router.post("/render", response_model=RenderResponse, responses=errors(403, 404, 422, 503, lists=(404, 422)))
     def render(body: request_model, service: PromptService = ServiceDep) -> Any:  # type: ignore[valid-type]
         """The prompts, negative prompts and seeds that POST /txt2img with the same body makes (give a seed: -1
         draws a new one each time), without generating anything. `count` is how many prompts the template gives

@@ -22,7 +22,7 @@ from sd_prompt_templates.service import PromptService
 router = APIRouter(route_class=GuardedRoute)
 
 
-@router.get("/templates", response_model=TemplateList, responses=errors(422))
+@router.get("/templates", response_model=TemplateList, responses=errors(422, 503))
 def list_templates(
     q: str | None = Query(None, description="Search name, title, description and tags."),
     tag: str | None = Query(None, description="Only templates with this tag."),
@@ -32,7 +32,7 @@ def list_templates(
     return {"templates": [r.as_dict() for r in service.store().list(q, tag)]}
 
 
-@router.post("/templates", response_model=TemplateOut, status_code=201, responses=errors(403, 409, 422))
+@router.post("/templates", response_model=TemplateOut, status_code=201, responses=errors(403, 409, 422, 503))
 def create_template(body: TemplateIn, response: Response, service: PromptService = ServiceDep) -> Any:
     """Add a template; 409 if the name is taken, 422 with the field (and line/column) if it is invalid. Its
     `parameters` must be fields of /sdapi/v1/txt2img requests with values those take."""
@@ -42,7 +42,7 @@ def create_template(body: TemplateIn, response: Response, service: PromptService
     return record.as_dict()
 
 
-@router.get("/templates/{name}", response_model=TemplateOut, responses=errors(404, 422))
+@router.get("/templates/{name}", response_model=TemplateOut, responses=errors(404, 422, 503))
 def get_template(name: str, response: Response, service: PromptService = ServiceDep) -> Any:
     """One template; its ETag is its version."""
     with answers():
@@ -51,7 +51,7 @@ def get_template(name: str, response: Response, service: PromptService = Service
     return record.as_dict()
 
 
-@router.put("/templates/{name}", response_model=TemplateOut, responses=errors(400, 403, 404, 409, 422, 428))
+@router.put("/templates/{name}", response_model=TemplateOut, responses=errors(400, 403, 404, 409, 422, 428, 503))
 def update_template(
     name: str,
     body: TemplateUpdate,
@@ -72,7 +72,9 @@ def update_template(
     return record.as_dict()
 
 
-@router.delete("/templates/{name}", status_code=204, response_class=Response, responses=errors(400, 403, 404, 409, 422))
+@router.delete(
+    "/templates/{name}", status_code=204, response_class=Response, responses=errors(400, 403, 404, 409, 422, 503)
+)
 def delete_template(
     name: str,
     version: int | None = Query(
@@ -88,7 +90,7 @@ def delete_template(
     return Response(status_code=204)
 
 
-@router.get("/export", responses=errors(404, 422))
+@router.get("/export", responses=errors(404, 422, 503))
 def export_templates(
     names: str | None = Query(None, description="Comma-separated names; all templates when absent."),
     service: PromptService = ServiceDep,
@@ -98,7 +100,7 @@ def export_templates(
         return service.store().export(names.split(",") if names else None)
 
 
-@router.post("/import", response_model=ImportResponse, responses=errors(403, 409, 422))
+@router.post("/import", response_model=ImportResponse, responses=errors(403, 409, 422, 503))
 def import_templates(body: ImportRequest, service: PromptService = ServiceDep) -> Any:
     """Import an export document: all of it lands, or none of it."""
     with answers():

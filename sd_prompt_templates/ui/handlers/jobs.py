@@ -5,13 +5,15 @@ cannot be opened, each of them says so instead of failing."""
 from __future__ import annotations
 
 import html
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sd_prompt_templates.jobs import Job, JobError, JobStatus
+import sqlalchemy as sa
+
+from sd_prompt_templates.jobs import Job, JobError, JobImage, JobStatus, JobStore
 from sd_prompt_templates.problems import PlanError
 from sd_prompt_templates.service import PromptService
 from sd_prompt_templates.ui import element_ids
@@ -31,7 +33,7 @@ SHORT_ID = 8
 EXCERPT = 60  # characters of a prompt shown in the list
 ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 COLUMNS = ("Job", "Template or prompt", "Status", "Progress", "Images", "ETA", "Error")
-FAILURES = (JobsUnavailable, JobError, sqlite3.Error, OSError)  # shown as a message, never as a traceback
+FAILURES = (JobsUnavailable, JobError, sa.exc.SQLAlchemyError, OSError)  # shown as a message, never as a traceback
 
 
 @dataclass(frozen=True)
@@ -129,8 +131,8 @@ def open_job(service: PromptService, job_id: str | None) -> OpenedJob:
         job, images = store.get(job_id), store.images(job_id)
     except FAILURES as exc:
         return OpenedJob(None, [], failure(exc))
-    files = [(store.files_dir / image.path, image) for image in images]
-    shown = [(path, image) for path, image in files if path.is_file()]
+    files = [(_image_file(store, image), image) for image in images]
+    shown = [(path, image) for path, image in files if path is not None]
     text = f"Job {short_id(job.id)} ({job.status.value}): {len(shown)} of {job.images_total} images."
     if len(shown) < len(files):
         text += f" {len(files) - len(shown)} image files are missing."
@@ -139,6 +141,15 @@ def open_job(service: PromptService, job_id: str | None) -> OpenedJob:
         [image.infotext for _, image in shown],
         message(text),
     )
+
+
+def _image_file(store: JobStore, image: JobImage) -> Path | None:
+    """The image's file on this WebUI (fetched from a shared database the first time); None if it is gone."""
+    try:
+        path = store.image_path(image.job_id, image.index)
+    except JobError:
+        return None
+    return path if path.is_file() else None
 
 
 def queue_place(jobs: JobSystem, job: Job) -> str:
