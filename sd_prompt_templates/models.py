@@ -279,6 +279,10 @@ class VersionResponse(BaseModel):
     version: str
     api: str
     pydantic: str
+    worker: str = Field(..., description="This WebUI's name in the jobs it runs.")
+    shared_database: bool = Field(
+        ..., description="Whether the library and the jobs are in a database shared by several WebUIs."
+    )
 
 
 TXT2IMG_EXAMPLE = {

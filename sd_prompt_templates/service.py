@@ -112,13 +112,17 @@ class PromptService:
             self._jobs = JobSystem.open(
                 paths,
                 GeneratorPort(self),
-                worker_name=settings.worker_name or socket.gethostname(),
+                worker_name=self.worker_name(),
                 limits=lambda: self.settings().jobs,
                 webhooks=lambda: self.settings().webhooks,
             )
         if current is not None:
             current.close()
         return self._jobs
+
+    def worker_name(self) -> str:
+        """This WebUI's name in the jobs it runs (Settings; the glue's default is host:port)."""
+        return self.settings().worker_name or socket.gethostname()
 
     def close_jobs(self) -> None:
         with self._lock:
