@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 from huey import PostgresHuey, SqliteHuey  # type: ignore[import-untyped]
 from huey.registry import Message  # type: ignore[import-untyped]
 from huey.serializer import Serializer  # type: ignore[import-untyped]
-from huey.storage import SqliteStorage  # type: ignore[import-untyped]
+from huey.storage import PostgresStorage, SqliteStorage  # type: ignore[import-untyped]
 
 from sd_prompt_templates.jobs.model import Job, JobStatus, Webhook
 from sd_prompt_templates.jobs.runner import JobRunner, jobs_running_here
@@ -47,6 +48,7 @@ _MESSAGE, _TUPLE, _DATETIME, _TIMEDELTA = "__huey_message__", "__tuple__", "__da
 PRUNE_EVERY_SECONDS = 60.0  # between two jobs, at most this often: pruning reads every job's size
 ELSEWHERE_SECONDS = 5.0  # a job this WebUI cannot run is offered again after this long (to any WebUI)
 QUEUE_TABLES = "prompt_templates_queue"  # huey's tables' prefix in a shared database
+SCHEMA_LOCK = zlib.crc32(QUEUE_TABLES.encode()) - 2**31  # the advisory lock its tables are made under
 
 
 class JsonSerializer(Serializer):  # type: ignore[misc]
@@ -108,6 +110,17 @@ class QueueStorage(SqliteStorage):  # type: ignore[misc]
         conn = super()._create_connection()
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
+
+
+class SharedQueueStorage(PostgresStorage):  # type: ignore[misc]
+    """huey's PostgreSQL storage, its tables made under an advisory lock: `CREATE TABLE IF NOT EXISTS` is not safe
+    against itself in PostgreSQL, and WebUIs started at once on a new database would fail to open their queue."""
+
+    def initialize_schema(self) -> None:
+        with self.db(commit=True, close=True) as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            for statement in self.ddl:
+                cursor.execute(statement)
 
 
 class JobQueue:
@@ -234,7 +247,8 @@ class JobQueue:
         while not self._stop.is_set():
             try:
                 self._wake.clear()
-                if not self._run_next():
+                # on a shared database huey's dequeue has just listened for a submit on any WebUI: no more waiting
+                if not self._run_next() and not self.store.shared:
                     self._wake.wait(self.limits().poll_seconds)
             except Exception:
                 logger.exception("the jobs' worker hit an error; it goes on")
@@ -278,7 +292,7 @@ class JobQueue:
     def _run_job(self, job_id: str) -> None:
         """huey's task: run the job; one given back after a failed attempt gets its message again."""
         job = self.runner.run_job(job_id, should_stop=self._stop.is_set)
-        if job is not None and job.status is JobStatus.QUEUED and not self._stop.is_set():
+        if job is not None and job.status is JobStatus.QUEUED:  # given back (a stop, a failed attempt) or left
             if job.id in self.runner.cannot_run_here:
                 self._enqueue(job.id, job.seq, delay=ELSEWHERE_SECONDS)
             else:
@@ -332,6 +346,7 @@ def _shared_huey(store: JobStore, limits: JobLimits) -> Any:
     dsn = store.database.url.set(drivername="postgresql").render_as_string(hide_password=False)
     return PostgresHuey(
         name=QUEUE_NAME,
+        storage_class=SharedQueueStorage,
         dsn=dsn,
         serializer=JsonSerializer(),
         results=False,

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from sd_prompt_templates.jobs import (
     IdempotencyConflict,
@@ -22,13 +23,21 @@ from sd_prompt_templates.jobs import (
 )
 from sd_prompt_templates.jobs.images import png_text
 from sd_prompt_templates.jobs.settings import DAY, JobPaths
+from sd_prompt_templates.jobs.tables import JOBS, WEBHOOK_DELIVERIES
 from tests.unit.test_jobs_fakes import make_plan, tiny_png
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> JobStore:
+def sqlite_store(tmp_path: Path) -> JobStore:
+    """Where a test reads SQLite's own catalogue."""
     paths = JobPaths(tmp_path)
     return JobStore(paths.database, paths.files)
+
+
+@pytest.fixture
+def store(tmp_path: Path, database_target) -> JobStore:
+    """The jobs on each database they can live in: a SQLite file, a PostgreSQL database (the `postgres` runs)."""
+    return JobStore(database_target, JobPaths(tmp_path).files)
 
 
 def running_job(store: JobStore, images: int = 4, batch_size: int = 2) -> str:
@@ -55,10 +64,8 @@ def test_a_submitted_job_is_queued_with_its_plan_and_webhook(store):
     with pytest.raises(JobNotFound):
         store.get("f" * 32)
     with store.database.write() as conn:  # accepted under older, looser rules: still readable
-        conn.exec_driver_sql(
-            "UPDATE jobs SET webhook_json = ? WHERE id = ?",
-            ('{"url": "https://x/", "secret": "old", "events": ["job.failed"]}', job.id),
-        )
+        old = '{"url": "https://x/", "secret": "old", "events": ["job.failed"]}'
+        conn.execute(JOBS.update().where(JOBS.c.id == job.id).values(webhook_json=old))
     assert store.get(job.id).webhook == Webhook.restored(
         {"url": "https://x/", "secret": "old", "events": ["job.failed"]}
     )
@@ -316,15 +323,16 @@ def test_prune_by_age_then_oldest_first_by_bytes_keeping_pending_deliveries(stor
     waiting, _ = store.submit(make_plan())
     with store.database.write() as conn:
         for status in ("pending", "sent"):
-            conn.exec_driver_sql(
-                "INSERT INTO webhook_deliveries (id, job_id, event, url, body, next_attempt_at, status, created_at) "
-                "VALUES (?, ?, 'job.succeeded', 'https://example.test/', '{}', 0, ?, 0)",
-                (f"d-{status}", old, status),
+            delivery = dict(id=f"d-{status}", job_id=old, event="job.succeeded", url="https://example.test/")
+            conn.execute(
+                WEBHOOK_DELIVERIES.insert().values(
+                    **delivery, body="{}", next_attempt_at=0, status=status, created_at=0
+                )
             )
     assert store.prune(now, JobLimits(retention_days=30)) == [old]
     assert not (store.files_dir / old).exists()
     with store.database.read() as conn:
-        assert [r[0] for r in conn.exec_driver_sql("SELECT id FROM webhook_deliveries")] == ["d-pending"]
+        assert list(conn.scalars(sa.select(WEBHOOK_DELIVERIES.c.id))) == ["d-pending"]
     per_job = store.get(new).images_bytes
     assert store.prune(now, JobLimits(retention_bytes=per_job)) == [mid]
     assert store.prune(now, JobLimits(retention_bytes=0)) == [new]
@@ -341,7 +349,8 @@ def test_orphan_image_folders_are_removed(store):
     assert not orphan.exists() and (store.files_dir / job_id).exists()
 
 
-def test_the_schema_has_the_webhook_deliveries_table_the_sender_expects(store):
+def test_the_schema_has_the_webhook_deliveries_table_the_sender_expects(sqlite_store):
+    store = sqlite_store
     with store.database.read() as conn:
         columns = [
             (r["name"], r["type"], r["notnull"], r["dflt_value"], r["pk"])
@@ -398,7 +407,8 @@ def test_the_schema_has_the_webhook_deliveries_table_the_sender_expects(store):
         ),
     ],
 )
-def test_the_queries_use_indexes(store, sql, params, index):
+def test_the_queries_use_indexes(sqlite_store, sql, params, index):
+    store = sqlite_store
     with store.database.read() as conn:
         plan = " | ".join(row["detail"] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).mappings())
     assert index in plan, plan

@@ -32,8 +32,9 @@ def template(name="cat", **fields):
 
 
 @pytest.fixture
-def store(tmp_path):
-    return TemplateStore(tmp_path / "lib" / "templates.sqlite3")
+def store(database_target):
+    """The library on each database it can live in: a SQLite file, a PostgreSQL database (the `postgres` runs)."""
+    return TemplateStore(database_target)
 
 
 def test_create_get_list_round_trip(store):
