@@ -47,6 +47,7 @@ _MESSAGE, _TUPLE, _DATETIME, _TIMEDELTA = "__huey_message__", "__tuple__", "__da
 
 PRUNE_EVERY_SECONDS = 60.0  # between two jobs, at most this often: pruning reads every job's size
 ELSEWHERE_SECONDS = 5.0  # a job this WebUI cannot run is offered again after this long (to any WebUI)
+LOST_AFTER_SECONDS = 30.0  # on a shared database, a queued job unchanged this long without a message lost it
 QUEUE_TABLES = "prompt_templates_queue"  # huey's tables' prefix in a shared database
 SCHEMA_LOCK = zlib.crc32(QUEUE_TABLES.encode()) - 2**31  # the advisory lock its tables are made under
 
@@ -141,7 +142,7 @@ class JobQueue:
         self.clock = clock
         self.huey: Any = _shared_huey(store, self.limits()) if store.shared else _local_huey(Path(huey_path))
         self._task: Any = self.huey.task(name=TASK_NAME)(self._run_job)
-        self._looked_for_silent_at = -float("inf")
+        self._looked_for_silent_at = self._reconciled_at = -float("inf")
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -232,12 +233,14 @@ class JobQueue:
         self.stop()
         self.huey.storage.close()
 
-    def reconcile(self) -> list[str]:
+    def reconcile(self, unchanged_since: float | None = None) -> list[str]:
         """Give a message to every queued job that has none (lost with a process that died after taking it, or
-        never written); returns their ids."""
-        waiting = [*self.huey.pending(), *self.huey.scheduled()]
-        pending = {str(task.args[0]) for task in waiting if task.args}
-        missing = [(job_id, seq) for job_id, seq in self.store.queued_order() if job_id not in pending]
+        never written); returns their ids. `unchanged_since`: only jobs that have not changed since then — on a
+        shared database another worker may hold a job's message for a moment (taken, not yet claimed or offered
+        again), and that job is not one whose message was lost."""
+        pending = self._messaged()
+        queued = self.store.queued_order(unchanged_since)
+        missing = [(job_id, seq) for job_id, seq in queued if job_id not in pending]
         for job_id, seq in missing:
             self._enqueue(job_id, seq)
         return [job_id for job_id, _ in missing]
@@ -261,11 +264,24 @@ class JobQueue:
         self.take_over_silent_jobs()
         task = self.huey.dequeue()
         if task is None:
-            if self.store.queued_order():
-                return bool(self.reconcile())
-            return False
+            return self._find_lost_messages()
         self.huey.execute(task)
         return True
+
+    def _messaged(self) -> set[str]:
+        """The jobs that have a message waiting, in the queue or in the schedule."""
+        waiting = [*self.huey.pending(), *self.huey.scheduled()]
+        return {str(task.args[0]) for task in waiting if task.args}
+
+    def _find_lost_messages(self) -> bool:
+        """With no message to take: the queued jobs whose message was lost get one (True if any did). On a shared
+        database, only jobs left unchanged for a while, looked for once in that while."""
+        if not self.store.shared:
+            return bool(self.store.queued_order() and self.reconcile())
+        if time.monotonic() - self._reconciled_at < LOST_AFTER_SECONDS:
+            return False
+        self._reconciled_at = time.monotonic()
+        return bool(self.reconcile(unchanged_since=self.clock() - LOST_AFTER_SECONDS))
 
     def take_over_silent_jobs(self) -> list[Job]:
         """On a shared database: the running jobs whose WebUI has been silent for `takeover_seconds` (killed, or cut
@@ -294,7 +310,8 @@ class JobQueue:
         job = self.runner.run_job(job_id, should_stop=self._stop.is_set)
         if job is not None and job.status is JobStatus.QUEUED:  # given back (a stop, a failed attempt) or left
             if job.id in self.runner.cannot_run_here:
-                self._enqueue(job.id, job.seq, delay=ELSEWHERE_SECONDS)
+                if job.id not in self._messaged():  # one message a job: a duplicate made in a race ends here
+                    self._enqueue(job.id, job.seq, delay=ELSEWHERE_SECONDS)
             else:
                 self._enqueue(job.id, job.seq)
         if time.monotonic() - self._pruned_at >= PRUNE_EVERY_SECONDS:

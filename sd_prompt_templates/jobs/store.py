@@ -156,9 +156,11 @@ class JobStore:
         """The queued jobs' ids, in the order they run."""
         return [job_id for job_id, _ in self.queued_order()]
 
-    def queued_order(self) -> builtins.list[tuple[str, int]]:
-        """The queued jobs' ids and seqs, in the order they run."""
+    def queued_order(self, unchanged_since: float | None = None) -> builtins.list[tuple[str, int]]:
+        """The queued jobs' ids and seqs, in the order they run; those unchanged since a time, if given."""
         query = sa.select(JOBS.c.id, JOBS.c.seq).where(JOBS.c.status == QUEUED).order_by(JOBS.c.seq)
+        if unchanged_since is not None:
+            query = query.where(JOBS.c.updated_at < unchanged_since)
         with self.database.read() as conn:
             return [(row[0], int(row[1])) for row in conn.execute(query)]
 
@@ -239,8 +241,8 @@ class JobStore:
             job = _get(conn, job_id)
             if job.status is not JobStatus.QUEUED:
                 return None
-            if job.waiting_reason != reason:
-                _touch(conn, job_id, now, waiting_reason=reason)
+            if job.waiting_reason != reason:  # not a new version: WebUIs that cannot run it take turns saying so
+                conn.execute(JOBS.update().where(JOBS.c.id == job_id).values(waiting_reason=reason))
             return _get(conn, job_id)
 
     def set_task(self, job_id: str, task_id: str, *, worker: str | None = None) -> Job:
