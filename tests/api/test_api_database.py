@@ -82,6 +82,9 @@ def test_a_job_made_on_one_webui_is_read_whole_from_another(tmp_path, settings, 
         assert prompt in ("a red ball", "a blue ball")
     archive = other.client.get(f"{base}/jobs/{job_id}/images")
     assert archive.status_code == 200 and archive.content[:2] == b"PK"
+    assert other.client.delete(f"{base}/jobs/{job_id}").status_code == 204  # deleted through the other WebUI
+    assert one.client.get(f"{base}/jobs/{job_id}").status_code == 404
+    assert one.client.get(f"{base}/jobs/{job_id}/images/0").status_code == 404
 
 
 def wait_until_finished(api, job_id: str, timeout: float = 30.0) -> dict:

@@ -75,11 +75,15 @@ def test_five_jobs_are_made_one_after_another_with_their_prompts_and_seeds(webui
 def test_cancelling_a_queued_and_a_running_job_leaves_another_untouched(webui):
     running = submit(webui, {"prompt": "a slow {cat|dog|fox|owl|elk|yak}", "mode": "combinatorial", **SLOW})
     untouched = submit(webui, {"prompt": "a quick {red|blue} fish", "mode": "combinatorial", "seed": 5, **SMALL})
-    queued = submit(webui, {"prompt": "never made", **SMALL})
+    # a checkpoint no WebUI has: every WebUI leaves the job (saying why), so it stays queued, whoever else is idle
+    lacking = {"override_settings": {"sd_model_checkpoint": "no-such-checkpoint-anywhere"}}
+    queued = submit(webui, {"prompt": "never made", **lacking, **SMALL})
     wait_until(webui, running["id"], lambda j: j["progress"]["images_done"] >= 1, "its first image")
-    assert webui.ours("DELETE", f"/jobs/{queued['id']}").body["status"] == "cancelled"
     webui.ours("DELETE", f"/jobs/{running['id']}")
     stopped = wait_until(webui, running["id"], finished, "cancelled")
+    waiting = wait_until(webui, queued["id"], lambda j: j["waiting"], "a reason to wait", timeout=120)
+    assert waiting["status"] == "queued" and "no-such-checkpoint-anywhere" in waiting["waiting"], waiting
+    assert webui.ours("DELETE", f"/jobs/{queued['id']}").body["status"] == "cancelled"
     assert stopped["status"] == "cancelled" and 1 <= stopped["progress"]["images_done"] < 6
     assert len(stopped["images"]) == stopped["progress"]["images_done"]  # the images made before are kept
     done = wait_until(webui, untouched["id"], finished, "finished")

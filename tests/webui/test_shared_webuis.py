@@ -37,7 +37,8 @@ def peer(webui: WebUI) -> WebUI:
 
 def test_a_template_saved_on_one_webui_is_used_by_the_other_and_stale_edits_are_refused(webui, peer):
     name = f"shared-{int(time.time() * 1000)}"
-    made = webui.ours("POST", "/templates", {"name": name, "prompt": "a {red|blue} kite over ${place}"})
+    template = {"name": name, "prompt": "a {red|blue} kite over ${place}", "variables": [{"name": "place"}]}
+    made = webui.ours("POST", "/templates", template)
     assert made.status == 201, made.body
     rendered = peer.ours("POST", "/render", {"template": name, "variables": {"place": "the sea"}, "seed": 3})
     assert rendered.status == 200 and rendered.body["prompts"][0].endswith("kite over the sea"), rendered.body
