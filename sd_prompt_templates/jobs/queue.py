@@ -287,8 +287,10 @@ class JobQueue:
         """On a shared database: the running jobs whose WebUI has been silent for `takeover_seconds` (killed, or cut
         off) go back to the queue, to resume at their next image here or on any WebUI. Looked at once per
         heartbeat period at most."""
+        if not self.store.shared:
+            return []
         limits = self.limits()
-        if not self.store.shared or time.monotonic() - self._looked_for_silent_at < limits.heartbeat_seconds:
+        if time.monotonic() - self._looked_for_silent_at < limits.heartbeat_seconds:
             return []
         self._looked_for_silent_at = time.monotonic()
         now = self.clock()

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Protocol
 
 from sd_prompt_templates.jobs.heartbeat import Heartbeat
@@ -142,7 +142,7 @@ class JobRunner:
         job = self.store.claim(job_id, self.worker_name, self.clock())
         if job is None:
             return None
-        with _running_here(job_id), self._heartbeat(job_id):
+        with _running_here(job_id), self._heartbeat(job_id) if self.store.shared else nullcontext():
             self._tell(job, EVENT_STARTED)
             try:
                 return self._run_batches(job, should_stop)
@@ -167,6 +167,9 @@ class JobRunner:
         return True
 
     def _heartbeat(self, job_id: str) -> Heartbeat:
+        """On a shared database only: on a local one no other WebUI takes jobs over, and a cancel comes through
+        this very process, which interrupts the run itself."""
+
         def beat() -> Job | None:
             return self.store.heartbeat(job_id, self.worker_name, self.clock())
 

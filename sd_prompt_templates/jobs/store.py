@@ -337,13 +337,17 @@ class JobStore:
         `SHARED_POLL_SECONDS`, on a local one at the end of the wait."""
         database = self.database
         deadline = time.monotonic() + timeout
+        current = sa.select(JOBS.c.version).where(JOBS.c.id == job_id)
         while True:
             with database.changed:
                 seen = database.writes
-            job = self.get(job_id)
+            with database.read() as conn:  # the version only: the whole job (its plan) once it changed
+                found = conn.scalar(current)
+            if found is None:
+                raise JobNotFound(job_id)
             left = deadline - time.monotonic()
-            if job.version != version or left <= 0:
-                return job
+            if found != version or left <= 0:
+                return self.get(job_id)
             with database.changed:
                 if database.writes == seen:  # nothing committed since the read: wait for the next commit
                     database.changed.wait(min(left, SHARED_POLL_SECONDS) if self.shared else left)

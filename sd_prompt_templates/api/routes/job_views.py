@@ -17,7 +17,9 @@ from sd_prompt_templates.jobs import Job, JobNotFound, JobStatus, JobStore
 from sd_prompt_templates.models import NULLABLE
 
 PREFIX = "/prompt-templates/v1"
-EVENTS_POLL_SECONDS = 0.25  # how often an events stream looks for changes another process made
+# A stream wakes at once on a change this process commits, within a second on one another WebUI commits to a shared
+# database (JobStore.wait_for_change); it looks anyway this often, for another process on a local file.
+EVENTS_POLL_SECONDS = 5.0
 EVENTS_KEEPALIVE_SECONDS = 15.0  # a comment line keeps proxies from closing a quiet stream
 
 
@@ -161,5 +163,6 @@ def event_stream(store: JobStore, job: Job) -> Iterator[str]:
 
 
 def _event(kind: str, job: Job, store: JobStore) -> str:
-    data = json.dumps(job_out(job, store.position(job)), ensure_ascii=False, separators=(",", ":"))
+    position = store.position(job) if job.status is JobStatus.QUEUED else None
+    data = json.dumps(job_out(job, position), ensure_ascii=False, separators=(",", ":"))
     return f"event: {kind}\nid: {job.version}\ndata: {data}\n\n"
