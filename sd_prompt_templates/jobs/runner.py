@@ -162,7 +162,7 @@ class JobRunner:
         if reason is None:
             return False
         self.cannot_run_here[job_id] = reason
-        self.store.set_waiting(job_id, f"{self.worker_name} cannot run it: {reason}", self.clock())
+        self.store.set_waiting(job_id, f"{self.worker_name} cannot run it: {reason}")
         logger.info("job %s is left for another WebUI: %s", job_id, reason)
         return True
 

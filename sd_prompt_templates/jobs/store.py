@@ -235,7 +235,7 @@ class JobStore:
             ).rowcount
             return _get(conn, job_id) if changed else None
 
-    def set_waiting(self, job_id: str, reason: str | None, now: float | None = None) -> Job | None:
+    def set_waiting(self, job_id: str, reason: str | None) -> Job | None:
         """Say why a queued job is not running (None: clear it); None if it is no longer queued."""
         with self.database.write() as conn:
             job = _get(conn, job_id)
