@@ -10,7 +10,7 @@ job's images are best kept.
 it. Needs the test stack (tests/stacks/test.txt: huey, SQLAlchemy, psycopg): the workers are tests/shared/worker.py
 processes (the jobs of one WebUI, its generation a sleep of --seconds-per-image per image), started from the
 repository's root with this Python. The workers run with the WebUI's default timings (heartbeat 5 s, takeover 60 s,
-poll 0.5 s). Parts, with the targets:
+poll 0.5 s, fast batches together up to 1 s a call). Parts, with the targets:
   1. throughput of N worker processes on the shared database, N in --workers: --jobs-per-worker x N jobs of
      --images images (batches of 2) submitted at once from this process; jobs/s and images/s from the first submit
      to the last job's end (the best of --repeat rounds, the counts in another order each round: the least disturbed
@@ -69,6 +69,7 @@ WORKER_TIMINGS = dict(
     heartbeat_seconds=DEFAULTS.heartbeat_seconds,
     takeover_seconds=DEFAULTS.takeover_seconds,
     poll_seconds=DEFAULTS.poll_seconds,
+    call_seconds=DEFAULTS.call_seconds,
 )
 TIMEOUT_S = 600.0
 IDLE_S = 2 * DEFAULTS.poll_seconds  # part 2: a submit comes at any point of an idle worker's wait (listen, then poll)

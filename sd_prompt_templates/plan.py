@@ -62,11 +62,15 @@ class GenerationPlan:
         )
         return payload
 
-    def part(self, start: int, stop: int) -> GenerationPlan:
-        """Images `start` to `stop` (not included) as a plan of their own, in one batch: each keeps its prompt and
-        seed, so a job that stopped after image `start` goes on with exactly the images it would have made."""
+    def part(self, start: int, stop: int, batch_size: int | None = None) -> GenerationPlan:
+        """Images `start` to `stop` (not included) as a plan of their own, in one batch, or in batches of
+        `batch_size`: each keeps its prompt and seed, so a job that stopped after image `start` goes on with exactly
+        the images it would have made."""
         if not 0 <= start < stop <= self.images:
             raise ValueError(f"a part of a plan of {self.images} images must be within it, got {start}:{stop}")
+        size = stop - start if batch_size is None else batch_size
+        if size < 1 or (stop - start) % size:
+            raise ValueError(f"a part of {stop - start} images cannot be cut into batches of {size}")
         payload = dict(self.payload)
         if float(payload.get("subseed_strength") or 0) != 0 and payload.get("subseed") is not None:
             payload["subseed"] = int(payload["subseed"]) + start  # variations: the WebUI numbers subseeds on
@@ -77,8 +81,8 @@ class GenerationPlan:
             prompts=self.prompts[cut],
             negative_prompts=self.negative_prompts[cut],
             seeds=self.seeds[cut],
-            batch_size=stop - start,
-            n_iter=1,
+            batch_size=size,
+            n_iter=(stop - start) // size,
             hires_prompts=None if self.hires_prompts is None else self.hires_prompts[cut],
             hires_negative_prompts=None if self.hires_negative_prompts is None else self.hires_negative_prompts[cut],
         )
@@ -91,7 +95,9 @@ class GenerationPlan:
         return asdict(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True, allow_nan=False)
+        # the fields as they are (JSON values only), without to_dict's deep copy: a job's submit writes this
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return json.dumps(fields, ensure_ascii=False, sort_keys=True, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GenerationPlan:

@@ -206,6 +206,9 @@ class Job:
     images_bytes: int = 0  # the size of its saved images
     heartbeat_at: float | None = None  # while running: its worker's last sign of life (several WebUIs, one database)
     waiting_reason: str | None = None  # while queued: why no WebUI runs it yet (one that cannot says why)
+    # while queued, how many queued jobs run before it, as of when it was read; only a submit reads it (for free,
+    # in its own transaction): see `JobStore.position`. Not part of the job's value.
+    position: int | None = field(default=None, compare=False)
 
     @property
     def images_total(self) -> int:

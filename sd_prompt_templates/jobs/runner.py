@@ -3,7 +3,8 @@ and recorded the moment its batch returns.
 
 Resuming is exact because a plan fixes every image's prompt and seed: a job stopped after image k runs
 `plan.part(k, ...)` next and makes the images it would have made, none twice (the store takes only image k next),
-none lost. A batch that was interrupted is discarded whole, since its images are partial.
+none lost. A batch that was interrupted is discarded whole, since its images are partial (with the rest of its call,
+when fast batches go to the WebUI several at a time: see `pacing`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from functools import partial
 from typing import Protocol
 
 from sd_prompt_templates.jobs.heartbeat import Heartbeat
@@ -25,6 +27,7 @@ from sd_prompt_templates.jobs.model import (
     Job,
     JobStatus,
 )
+from sd_prompt_templates.jobs.pacing import Pacer
 from sd_prompt_templates.jobs.settings import JobLimits, LimitsSource
 from sd_prompt_templates.jobs.store import ImageToSave, JobStore
 from sd_prompt_templates.plan import GenerationPlan, WebUIReply
@@ -43,8 +46,9 @@ class JobPort(Protocol):
     """How a job reaches the WebUI: the WebUI's glue implements it; tests pass a fake."""
 
     def run(self, plan: GenerationPlan, task_id: str) -> WebUIReply:
-        """Generate `plan` (one batch) as WebUI progress task `task_id`: its images as base64 PNGs in the plan's
-        order, and the WebUI's info (JSON with "infotexts"). Raise RunInterrupted if the run was interrupted."""
+        """Generate `plan` (a batch, or several: its n_iter) as WebUI progress task `task_id`: its images as base64
+        PNGs in the plan's order, and the WebUI's info (JSON with "infotexts"). Raise RunInterrupted if the run was
+        interrupted."""
         ...
 
     def interrupt(self, task_id: str) -> bool:
@@ -129,6 +133,10 @@ class JobRunner:
         self._current_task: str | None = None
         self._interrupted: set[str] = set()
         self.cannot_run_here: dict[str, str] = {}  # queued jobs this WebUI cannot run, and why
+        # running jobs whose cancel came in, through this runner or seen in a heartbeat: their next batch is not
+        # started (the job read last may be older than the cancel: a batch's record names the next one's task)
+        self._cancels: set[str] = set()
+        self.pacer = Pacer()
 
     # -- running --------------------------------------------------------------------------------------------
     def run_job(self, job_id: str, should_stop: Callable[[], bool] = _never) -> Job | None:
@@ -139,7 +147,7 @@ class JobRunner:
         (`cannot_run_here`), for another WebUI."""
         if self._leave_for_another(job_id):
             return self.store.get(job_id)
-        job = self.store.claim(job_id, self.worker_name, self.clock())
+        job = self.store.claim(job_id, self.worker_name, self.clock(), task=partial(task_id_for, job_id))
         if job is None:
             return None
         with _running_here(job_id), self._heartbeat(job_id) if self.store.shared else nullcontext():
@@ -148,6 +156,9 @@ class JobRunner:
                 return self._run_batches(job, should_stop)
             except Exception as exc:
                 return self._after_error(job_id, exc)
+            finally:
+                with self._lock:
+                    self._cancels.discard(job_id)
 
     def _leave_for_another(self, job_id: str) -> bool:
         """Whether this WebUI cannot run the job (then it says why in the job, for whoever looks)."""
@@ -177,29 +188,44 @@ class JobRunner:
             if job is None:  # taken over by another WebUI, which took this one for dead: let it go
                 logger.warning("job %s is no longer this WebUI's (taken over): its batch is stopped", job_id)
                 self.interrupt_current()
-            elif job.cancel_requested and job.task_id is not None:  # cancelled through another WebUI
-                self._interrupt(job.task_id)
+            elif job.cancel_requested:  # cancelled through another WebUI
+                self._cancelled_while_running(job)
 
         return Heartbeat(beat, news, self.limits().heartbeat_seconds)
 
     def _run_batches(self, job: Job, should_stop: Callable[[], bool]) -> Job:
-        for start, stop in remaining_batches(job.plan, job.images_done):
+        """The job's remaining batches, one call to the WebUI at a time: one batch a call, or several when they
+        are fast (`pacing`)."""
+        batches = remaining_batches(job.plan, job.images_done)
+        call_seconds = self.limits().call_seconds
+        while batches:
             if should_stop():
                 return self._give_back(job)
+            n = self.pacer.batches_in_next_call(job.plan, batches, call_seconds)
+            (start, first_stop), stop = batches[0], batches[n - 1][1]
+            batches = batches[n:]
             task_id = task_id_for(job.id, start)
-            job = self.store.set_task(job.id, task_id, worker=self.worker_name)
-            if job.cancel_requested:
+            if job.task_id != task_id:  # unless the claim or the last batch's record named it already
+                job = self.store.set_task(job.id, task_id, worker=self.worker_name)
+            if job.cancel_requested or self._cancel_came(job.id):
                 return self._end(job, JobStatus.CANCELLED)
-            part = job.plan.part(start, stop)
+            part = job.plan.part(start, stop, batch_size=first_stop - start)
+            began = time.monotonic()
             reply = self._run_batch(part, task_id)
             if reply is None:
                 return self._end_interrupted(job.id, should_stop)
-            job = self._save_batch(job, start, part, reply)
+            self.pacer.measured(job.plan, n, time.monotonic() - began)
+            next_task = task_id_for(job.id, stop) if batches else None
+            job = self._save_batch(job, start, part, reply, next_task)
             self._tell(job, EVENT_PROGRESS)
+            if job.finished:  # its last images: the record ended it
+                self._tell(job, END_EVENT_OF[job.status])
+                return job
         return self._end(job, JobStatus.SUCCEEDED)
 
     def _run_batch(self, part: GenerationPlan, task_id: str) -> WebUIReply | None:
-        """The WebUI's reply for one batch; None if its run was interrupted (its images are partial)."""
+        """The WebUI's reply for one call (a batch or several); None if its run was interrupted (its images are
+        partial: the whole call's are discarded)."""
         with self._lock:
             self._current_task = task_id
         reply: WebUIReply | None = None
@@ -221,9 +247,10 @@ class JobRunner:
             raise error
         return reply
 
-    def _save_batch(self, job: Job, start: int, part: GenerationPlan, reply: WebUIReply) -> Job:
-        """Record each image of a batch at once, with its prompt and seed from the plan and its infotext in it.
-        Images past the batch's (e.g. an extension's extra outputs) are not the job's."""
+    def _save_batch(self, job: Job, start: int, part: GenerationPlan, reply: WebUIReply, next_task: str | None) -> Job:
+        """Record each image of a batch at once, with its prompt and seed from the plan and its infotext in it,
+        and the next batch's task (None: the job's last batch, and its end). Images past the batch's (e.g. an
+        extension's extra outputs) are not the job's."""
         images, infotexts = reply.made()
         if len(images) < part.images:
             raise JobRunError(f"the WebUI returned {len(images)} images for a batch of {part.images}")
@@ -233,7 +260,9 @@ class JobRunner:
             png = png_with_infotext(decode_image(images[i]), given)
             infotext = given or png_text(png).get(INFOTEXT_KEY, "")
             batch.append(ImageToSave(png, part.prompts[i], part.negative_prompts[i], part.seeds[i], infotext))
-        return self.store.record_images(job.id, start, batch, self.clock(), worker=self.worker_name)
+        return self.store.record_images(
+            job.id, start, batch, self.clock(), worker=self.worker_name, next_task=next_task, finish=next_task is None
+        )
 
     # -- endings --------------------------------------------------------------------------------------------
     def _end(self, job: Job, status: JobStatus, error: str | None = None) -> Job:
@@ -294,9 +323,20 @@ class JobRunner:
         job = self.store.request_cancel(job_id, self.clock())
         if job.status is JobStatus.CANCELLED and before.status is JobStatus.QUEUED:
             self._tell(job, EVENT_CANCELLED)
-        elif job.status is JobStatus.RUNNING and job.task_id is not None:
-            self._interrupt(job.task_id)
+        elif job.status is JobStatus.RUNNING:
+            self._cancelled_while_running(job)
         return job
+
+    def _cancelled_while_running(self, job: Job) -> None:
+        """Its batch is interrupted if it runs here now; else (between two batches) the next one does not start."""
+        with self._lock:
+            self._cancels.add(job.id)
+        if job.task_id is not None:
+            self._interrupt(job.task_id)
+
+    def _cancel_came(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._cancels
 
     def interrupt_current(self) -> bool:
         """Interrupt the batch this runner is running, if any (a stopping worker); its job goes back to the queue

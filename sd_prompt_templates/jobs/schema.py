@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 import sqlalchemy as sa
 
@@ -10,13 +11,13 @@ from sd_prompt_templates.jobs.model import Job, JobImage, JobStatus, Webhook
 from sd_prompt_templates.plan import GenerationPlan
 
 
-def job_from_row(row: sa.RowMapping) -> Job:
+def job_from_row(row: sa.RowMapping, position: int | None = None) -> Job:
     webhook = json.loads(row["webhook_json"]) if row["webhook_json"] else None
     return Job(
         id=row["id"],
         seq=row["seq"],
         status=JobStatus(row["status"]),
-        plan=GenerationPlan.from_json(row["plan_json"]),
+        plan=plan_from_json(row["plan_json"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         version=row["version"],
@@ -36,7 +37,15 @@ def job_from_row(row: sa.RowMapping) -> Job:
         images_bytes=row["images_bytes"],
         heartbeat_at=row["heartbeat_at"],
         waiting_reason=row["waiting_reason"],
+        position=position,
     )
+
+
+@lru_cache(maxsize=256)
+def plan_from_json(text: str) -> GenerationPlan:
+    """A job's plan never changes, and every read of the job (its worker's moves, a status poll, an events stream)
+    would parse it again: the plans of the jobs in use are kept parsed. Plans are values: nothing changes one."""
+    return GenerationPlan.from_json(text)
 
 
 def image_from_row(row: sa.RowMapping) -> JobImage:

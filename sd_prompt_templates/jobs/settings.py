@@ -29,6 +29,9 @@ class JobLimits:
     # With several WebUIs on one database: a running job whose worker has been silent this long is taken for one
     # whose WebUI died, and another WebUI takes it over (it resumes at its next image).
     takeover_seconds: float = 60.0
+    # Batches faster than this go to the WebUI several at a time, up to this long a call (jobs/pacing.py): each
+    # call costs a fixed time, and a WebUI killed mid-call makes this much again on resume. 0: a batch a call.
+    call_seconds: float = 1.0
 
 
 LimitsSource = Callable[[], JobLimits]

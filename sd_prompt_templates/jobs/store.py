@@ -18,8 +18,8 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,8 @@ class JobStore:
     ) -> tuple[Job, bool]:
         """A new queued job for `plan`, and True; or, for an idempotency key already used with the same request,
         the job it made, and False. `request_hash` fingerprints the caller's request (`hash_request` of its body);
-        without one, the plan and webhook stand for it."""
+        without one, the plan and webhook stand for it. The job comes with its `position`, read in the same
+        transaction."""
         plan.check()
         fingerprint = request_hash or hash_request([plan.to_dict(), webhook.to_dict() if webhook else None])
         with self.database.write() as conn:
@@ -117,10 +118,10 @@ class JobStore:
                 if earlier is not None:
                     if earlier["request_hash"] != fingerprint:
                         raise IdempotencyConflict(idempotency_key, earlier["id"])
-                    return job_from_row(earlier), False
-            _check_caps(conn, plan, limits)
+                    return job_from_row(earlier, _position(conn, earlier["seq"], earlier["status"])), False
+            queued = _check_caps(conn, plan, limits)
             job = _insert_job(conn, plan, webhook, idempotency_key, fingerprint, time.time() if now is None else now)
-        return job, True
+        return replace(job, position=queued), True  # every queued job was queued before it
 
     # -- reads ------------------------------------------------------------------------------------------------
     def get(self, job_id: str) -> Job:
@@ -142,15 +143,10 @@ class JobStore:
         return jobs, (str(jobs[-1].seq) if len(rows) > limit else None)
 
     def position(self, job: Job) -> int | None:
-        """How many queued jobs run before this one (0: it is next); None unless it is queued."""
+        """How many queued jobs run before this one now (0: it is next); None unless it is queued."""
         with self.database.read() as conn:
-            row = _first(conn, sa.select(JOBS.c.seq, JOBS.c.status).where(JOBS.c.id == job.id))
-            if row is None or row["status"] != QUEUED:
-                return None
-            ahead = conn.scalar(
-                sa.select(sa.func.count()).select_from(JOBS).where(JOBS.c.status == QUEUED, JOBS.c.seq < row["seq"])
-            )
-        return int(ahead or 0)
+            row = conn.execute(_SEQ_AND_STATUS, {"job_id": job.id}).first()
+            return None if row is None else _position(conn, row.seq, row.status)
 
     def queued_ids(self) -> builtins.list[str]:
         """The queued jobs' ids, in the order they run."""
@@ -197,9 +193,12 @@ class JobStore:
             return int(conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(JOBS.c.images_bytes), 0))) or 0)
 
     # -- the worker's moves -----------------------------------------------------------------------------------
-    def claim(self, job_id: str, worker: str, now: float | None = None) -> Job | None:
+    def claim(
+        self, job_id: str, worker: str, now: float | None = None, *, task: Callable[[int], str] | None = None
+    ) -> Job | None:
         """queued → running, atomically: None if the job is no longer queued (cancelled meanwhile, or another
-        worker took it). Counts an attempt."""
+        worker took it). Counts an attempt. `task`: the WebUI progress task of its first batch, from the image it
+        starts at (as `set_task`, in the same transaction)."""
         now = time.time() if now is None else now
         with self.database.write() as conn:
             changed = conn.execute(
@@ -220,7 +219,14 @@ class JobStore:
                     version=JOBS.c.version + 1,
                 )
             ).rowcount
-            return _get(conn, job_id) if changed else None
+            if not changed:
+                return None
+            job = _get(conn, job_id)
+            if task is None:
+                return job
+            task_id = task(job.images_done)
+            conn.execute(JOBS.update().where(JOBS.c.id == job_id).values(task_id=task_id))
+            return replace(job, task_id=task_id)
 
     def heartbeat(self, job_id: str, worker: str, now: float | None = None) -> Job | None:
         """The running job's worker is alive: its heartbeat moves on (not its version: watchers are not woken).
@@ -280,21 +286,26 @@ class JobStore:
         now: float | None = None,
         *,
         worker: str | None = None,
+        next_task: str | None = None,
+        finish: bool = False,
     ) -> Job:
         """Save a batch of a running job from image `start` on: the files first, then their rows and the job's
-        count, in one transaction (on a shared database, the images' bytes too). Only the next images are taken
-        (`start` == images_done): never one twice, never a gap. Durable against the WebUI being killed at any
-        point; after a power cut the last images may have to be made again (`requeue_interrupted` checks their
-        files), which costs less than an fsync for each."""
+        count, in one transaction (on a shared database, the images' bytes too); in it too, the progress task of
+        the batch to come (`next_task`, as `set_task`), or, with `finish`, the job's success if these are its last
+        images. Only the next images are taken (`start` == images_done): never one twice, never a gap. Durable
+        against the WebUI being killed at any point; after a power cut the last images may have to be made again
+        (`requeue_interrupted` checks their files), which costs less than an fsync for each."""
         with self.database.read() as conn:
             # before the files: a recorded image is never overwritten
             _check_next_image(_get(conn, job_id), start, worker)
         paths = [f"{checked_id(job_id)}/{start + i:05d}.png" for i in range(len(images))]
+        (self.files_dir / checked_id(job_id)).mkdir(parents=True, exist_ok=True)
         for relative, image in zip(paths, images, strict=True):
-            write_atomically(self.files_dir / relative, image.png, durable=False)
+            write_atomically(self.files_dir / relative, image.png, durable=False, make_folder=False)
         now = time.time() if now is None else now
         with self.database.write() as conn:
-            _check_next_image(_get(conn, job_id), start, worker)
+            job = _get(conn, job_id)
+            _check_next_image(job, start, worker)
             conn.execute(
                 JOB_IMAGES.insert(),
                 [
@@ -319,6 +330,9 @@ class JobStore:
                 )
             # attempts counts the starts in a row that made no image: a new image starts the count again, so a long
             # job restarted now and then never runs out of them, while a job that kills the WebUI does
+            then: dict[str, Any] = {} if next_task is None else {"task_id": next_task}
+            if finish and job.images_done + len(images) == job.images_total:
+                then = {"status": JobStatus.SUCCEEDED.value, "finished_at": now, "error": None}
             _touch(
                 conn,
                 job_id,
@@ -328,6 +342,7 @@ class JobStore:
                 last_image_at=now,
                 heartbeat_at=now,
                 attempts=0,
+                **then,
             )
             return _get(conn, job_id)
 
@@ -337,12 +352,11 @@ class JobStore:
         `SHARED_POLL_SECONDS`, on a local one at the end of the wait."""
         database = self.database
         deadline = time.monotonic() + timeout
-        current = sa.select(JOBS.c.version).where(JOBS.c.id == job_id)
         while True:
             with database.changed:
                 seen = database.writes
             with database.read() as conn:  # the version only: the whole job (its plan) once it changed
-                found = conn.scalar(current)
+                found = conn.scalar(_VERSION, {"job_id": job_id})
             if found is None:
                 raise JobNotFound(job_id)
             left = deadline - time.monotonic()
@@ -520,15 +534,29 @@ def _first(conn: Connection, query: sa.Select[Any]) -> sa.RowMapping | None:
     return conn.execute(query).mappings().first()
 
 
+# The statements every job's run and every status read make, built once: SQLAlchemy then finds them compiled at once.
+_JOB = sa.select(JOBS).where(JOBS.c.id == sa.bindparam("job_id"))
+_SEQ_AND_STATUS = sa.select(JOBS.c.seq, JOBS.c.status).where(JOBS.c.id == sa.bindparam("job_id"))
+_STATUS_AND_WORKER = sa.select(JOBS.c.status, JOBS.c.worker).where(JOBS.c.id == sa.bindparam("job_id"))
+_INSERT_JOB = JOBS.insert()
+_VERSION = sa.select(JOBS.c.version).where(JOBS.c.id == sa.bindparam("job_id"))
+_QUEUED_COUNT = sa.select(sa.func.count()).select_from(JOBS).where(JOBS.c.status == QUEUED)
+_QUEUED_BEFORE = _QUEUED_COUNT.where(JOBS.c.seq < sa.bindparam("seq"))
+
+
 def _get(conn: Connection, job_id: str) -> Job:
-    row = _first(conn, sa.select(JOBS).where(JOBS.c.id == job_id))
+    row = conn.execute(_JOB, {"job_id": job_id}).mappings().first()
     if row is None:
         raise JobNotFound(job_id)
     return job_from_row(row)
 
 
+def _position(conn: Connection, seq: int, status: str) -> int | None:
+    return int(conn.scalar(_QUEUED_BEFORE, {"seq": seq}) or 0) if status == QUEUED else None
+
+
 def _require(conn: Connection, job_id: str, status: JobStatus, worker: str | None = None) -> None:
-    row = conn.execute(sa.select(JOBS.c.status, JOBS.c.worker).where(JOBS.c.id == job_id)).first()
+    row = conn.execute(_STATUS_AND_WORKER, {"job_id": job_id}).first()
     if row is None:
         raise JobNotFound(job_id)
     if row.status != status.value:
@@ -551,19 +579,21 @@ def _touch(conn: Connection, job_id: str, now: float | None, **values: Any) -> N
     )
 
 
-def _check_caps(conn: Connection, plan: GenerationPlan, limits: JobLimits) -> None:
+def _check_caps(conn: Connection, plan: GenerationPlan, limits: JobLimits) -> int:
+    """Refuse a job beyond the caps; else the number of jobs queued now."""
     problems: builtins.list[Problem] = []
     if plan.images > limits.max_images_per_job:
         problems.append(
             Problem("count", f"this job would make {plan.images} images; a job may make {limits.max_images_per_job}")
         )
-    queued = conn.scalar(sa.select(sa.func.count()).select_from(JOBS).where(JOBS.c.status == QUEUED)) or 0
+    queued = int(conn.scalar(_QUEUED_COUNT) or 0)
     if queued >= limits.max_queued_jobs:
         problems.append(
             Problem("queue", f"the queue is full: {queued} jobs are waiting, at most {limits.max_queued_jobs} may")
         )
     if problems:
         raise JobRequestError(problems)
+    return queued
 
 
 def _insert_job(
@@ -576,7 +606,8 @@ def _insert_job(
 ) -> Job:
     job_id = uuid.uuid4().hex
     conn.execute(
-        JOBS.insert().values(
+        _INSERT_JOB,
+        dict(
             id=job_id,
             status=QUEUED,
             plan_json=plan.to_json(),
@@ -586,7 +617,7 @@ def _insert_job(
             created_at=now,
             updated_at=now,
             images_total=plan.images,
-        )
+        ),
     )
     return _get(conn, job_id)
 

@@ -1,8 +1,12 @@
-"""The extension's section of the WebUI's Settings page; read at use time, never cached."""
+"""The extension's section of the WebUI's Settings page; read at use time: a change applies at the next use."""
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 from modules import shared
@@ -11,7 +15,7 @@ from sd_prompt_templates.engine import DEFAULT_LIMITS, MAX_DEPTH, Limits
 from sd_prompt_templates.jobs.settings import GB, JobLimits
 from sd_prompt_templates.jobs.webhooks import WebhookSettings, parse_allowed_hosts
 from sd_prompt_templates.library import default_library_path
-from sd_prompt_templates.settings import GenerationLimits, Settings, database_url
+from sd_prompt_templates.settings import DATABASE_ENV, GenerationLimits, Settings, database_url
 from sd_prompt_templates.webui import compat
 
 SECTION = ("prompt_templates", "Prompt Templates")
@@ -158,7 +162,39 @@ def wildcard_dirs() -> tuple[Path, ...]:
     return tuple(seen)
 
 
+FOLDERS_SECONDS = 1.0  # how long which wildcard folders exist is taken as known
+_last_lock = threading.Lock()
+_last: tuple[Any, float, Settings] | None = None
+
+
 def current() -> Settings:
+    """The settings in force now. A change of any of ours (Settings, or the environment's database URL) applies at
+    once; which of the wildcard folders exist is looked at again within `FOLDERS_SECONDS`. (Reading them whole
+    stats every candidate folder and asks the host's name, and a job's submit needs them three times: measured, a
+    fifth of its time.)"""
+    global _last
+    key, now = _inputs(), time.monotonic()
+    with _last_lock:
+        last = _last
+    if last is not None and last[0] == key and now - last[1] < FOLDERS_SECONDS:
+        return last[2]
+    settings = _read()
+    with _last_lock:
+        _last = (key, now, settings)
+    return settings
+
+
+def _inputs() -> tuple[Any, ...]:
+    """What the settings are made of, but the folders: our options' values, what their defaults follow (the
+    device), and where the WebUI keeps its data."""
+    data = getattr(shared.opts, "data", None)
+    values = data if isinstance(data, dict) else vars(shared.opts)
+    ours = tuple((key, value) for key, value in values.items() if key.startswith(KEY))
+    port = getattr(shared.cmd_opts, "port", None)
+    return ours, os.environ.get(DATABASE_ENV), str(shared.data_path), compat.extensions_dir(), port, compat.on_cpu()
+
+
+def _read() -> Settings:
     path = str(_option("library_path", "")).strip()
     numbers = {name: int(_option(name, _default(default))) for name, default, *_ in NUMBERS + JOB_NUMBERS}  # type: ignore[call-overload]
     return Settings(

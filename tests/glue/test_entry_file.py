@@ -91,6 +91,30 @@ def test_settings_section_and_values_read_at_use_time(webui, tmp_path):
     assert current.limits.max_prompts == 7 and current.library_path == tmp_path / "elsewhere.sqlite3"
 
 
+def test_settings_apply_at_once_and_a_new_wildcard_folder_within_a_second(webui, monkeypatch, tmp_path):
+    runpy.run_path(str(ENTRY))
+    from modules import shared
+
+    from sd_prompt_templates.webui import settings
+
+    webui.ui_settings_callback()
+    clock = [1000.0]
+    monkeypatch.setattr(settings.time, "monotonic", lambda: clock[0])
+    new = tmp_path / "new-wildcards"
+    shared.opts.prompt_templates_wildcard_dirs = str(new)
+    assert new not in settings.current().wildcard_dirs
+    new.mkdir()
+    clock[0] += 0.5
+    assert new not in settings.current().wildcard_dirs  # the folders are taken as known for a second
+    shared.opts.prompt_templates_max_prompts = 9  # a change of a setting: read again at once
+    assert settings.current().limits.max_prompts == 9 and new in settings.current().wildcard_dirs
+    new.rmdir()
+    clock[0] += settings.FOLDERS_SECONDS
+    assert new not in settings.current().wildcard_dirs
+    monkeypatch.setenv("SD_PROMPT_TEMPLATES_DATABASE_URL", "postgresql://db.example/spt")
+    assert settings.current().database_url == "postgresql://db.example/spt"
+
+
 @pytest.mark.parametrize(("device", "image_pixels"), [("cpu", 384 * 384), ("cuda", 0)])
 def test_auto_batching_defaults_follow_the_device(webui, monkeypatch, device, image_pixels):
     runpy.run_path(str(ENTRY))

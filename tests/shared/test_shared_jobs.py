@@ -73,7 +73,8 @@ def test_three_workers_run_300_jobs_each_image_made_once(
     workers: Workers, store: JobStore, submitter: JobQueue, pg_url: str, tmp_path: Path
 ) -> None:
     # a takeover is not what this test is about: a worker starved of CPU for 2 s must not be taken for dead here
-    workers.start(THREE, seconds_per_image=0.01, takeover_seconds=30)
+    # and fast batches go to the generator several at a time, as in a WebUI (`pacing`): still each image once
+    workers.start(THREE, seconds_per_image=0.01, takeover_seconds=30, call_seconds=1.0)
     plans: dict[str, GenerationPlan] = {}
     for i in range(300):
         images, batch_size = ((3, 1), (4, 2), (5, 1), (4, 1))[i % 4]

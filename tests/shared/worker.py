@@ -2,7 +2,7 @@
 
     python -m tests.shared.worker --database-url URL --root DIR --name NAME [--seconds-per-image S]
                                   [--cannot-run-checkpoint X ...] [--heartbeat-seconds 0.2] [--takeover-seconds 2]
-                                  [--poll-seconds 0.1] [--elsewhere-seconds S]
+                                  [--poll-seconds 0.1] [--elsewhere-seconds S] [--call-seconds 0]
 
 It opens a `JobSystem` on the database (an empty --database-url: the local SQLite files under DIR, as one WebUI
 alone), starts it, prints READY, and runs until SIGTERM (or SIGINT), then stops it cleanly and prints STOPPED. Run
@@ -129,6 +129,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--takeover-seconds", type=float, default=TAKEOVER_SECONDS)
     parser.add_argument("--poll-seconds", type=float, default=POLL_SECONDS)
     parser.add_argument(
+        "--call-seconds",
+        type=float,
+        default=0.0,
+        help="JobLimits.call_seconds (default 0: a batch a call, which the batch-by-batch tests count on)",
+    )
+    parser.add_argument(
         "--elsewhere-seconds",
         type=float,
         default=None,
@@ -149,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         heartbeat_seconds=opts.heartbeat_seconds,
         takeover_seconds=opts.takeover_seconds,
         poll_seconds=opts.poll_seconds,
+        call_seconds=opts.call_seconds,
     )
     root: Path = opts.root
     root.mkdir(parents=True, exist_ok=True)

@@ -66,6 +66,7 @@ class Call:
     prompts: list[str]
     negative_prompts: list[str]
     seeds: list[int]
+    batches: tuple[int, int] = (1, 1)  # the call's batch size and n_iter
 
 
 @dataclass
@@ -90,7 +91,8 @@ class FakePort:
     def run(self, plan: GenerationPlan, task_id: str) -> WebUIReply:
         with self._lock:
             number = len(self.calls)
-            self.calls.append(Call(task_id, list(plan.prompts), list(plan.negative_prompts), list(plan.seeds)))
+            batches = (plan.batch_size, plan.n_iter)
+            self.calls.append(Call(task_id, list(plan.prompts), list(plan.negative_prompts), list(plan.seeds), batches))
             self._current = task_id
             self._interrupted.clear()
         try:

@@ -62,8 +62,8 @@ def test_five_jobs_run_in_order_to_the_end_with_the_right_images(opened):
     for job, plan in zip(jobs, plans, strict=True):
         assert store.get(job.id).status is JobStatus.SUCCEEDED
         assert_images_exact(store, job.id, plan)
-    order = [call.prompts[0].split()[0] for call in port.calls]
-    assert order == [tag for i in range(5) for tag in (f"job{i}", f"job{i}")]
+    order = [call.prompts[0].split()[0] for call in port.calls]  # a job's batches go in one call or in several
+    assert [tag for n, tag in enumerate(order) if n == 0 or order[n - 1] != tag] == [f"job{i}" for i in range(5)]
     assert [e for e in events.seen if e[1] in ("job.started", "job.succeeded")] == [
         (job.id, event) for job in jobs for event in ("job.started", "job.succeeded")
     ]

@@ -4,6 +4,7 @@ image after an error or a crash; cancel and interrupt of this job's run only; fa
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,9 @@ import pytest
 from sd_prompt_templates.jobs import JobLimits, JobRunner, JobStatus, JobStore, RunInterrupted, task_id_for
 from sd_prompt_templates.jobs.runner import INTERRUPTED_IN_WEBUI, jobs_running_here, remaining_batches
 from sd_prompt_templates.jobs.settings import JobPaths
+from sd_prompt_templates.jobs.store import ImageToSave
 from sd_prompt_templates.plan import GenerationPlan
-from tests.unit.test_jobs_fakes import WAIT, Events, FakePort, assert_images_exact, make_plan
+from tests.unit.test_jobs_fakes import WAIT, Events, FakePort, assert_images_exact, make_plan, tiny_png
 
 
 class Crash(BaseException):
@@ -20,11 +22,13 @@ class Crash(BaseException):
 
 
 def open_runner(
-    root: Path, port: FakePort, events: Events | None = None, max_attempts: int = 3
+    root: Path, port: FakePort, events: Events | None = None, max_attempts: int = 3, call_seconds: float = 0.0
 ) -> tuple[JobStore, JobRunner]:
+    """A runner that sends a batch a call, unless `call_seconds` says otherwise (the fake port is instant: any
+    budget groups every batch after the first call)."""
     paths = JobPaths(root)
     store = JobStore(paths.database, paths.files)
-    limits = JobLimits(max_attempts=max_attempts)
+    limits = JobLimits(max_attempts=max_attempts, call_seconds=call_seconds)
     return store, JobRunner(store, port, worker_name="w1", notify=events, limits=lambda: limits)
 
 
@@ -67,6 +71,87 @@ def test_a_job_runs_batch_by_batch_and_saves_every_image_with_its_infotext(tmp_p
     assert done.attempts == 0 and done.error is None and done.worker == "w1"
     assert runner.run_job(job.id) is None  # not queued any more: nothing happens
     assert len(port.calls) == 3
+
+
+def test_fast_batches_go_to_the_webui_together_once_their_time_is_known(tmp_path):
+    events = Events()
+    port = FakePort()
+    store, runner = open_runner(tmp_path, port, events, call_seconds=1.0)
+    plan = make_plan(6, 2)
+    job, _ = store.submit(plan)
+    done = runner.run_job(job.id)
+    assert done is not None and done.status is JobStatus.SUCCEEDED
+    # the first call is one batch (how long one takes is not known yet), the rest one call of two batches of two
+    assert [(c.task_id, c.batches) for c in port.calls] == [
+        (task_id_for(job.id, 0), (2, 1)),
+        (task_id_for(job.id, 2), (2, 2)),
+    ]
+    assert seeds_asked(port) == plan.seeds and [p for c in port.calls for p in c.prompts] == plan.prompts
+    assert_images_exact(store, job.id, plan)
+    assert events.of(job.id) == ["job.started", "job.progress", "job.progress", "job.succeeded"]
+    again, _ = store.submit(make_plan(6, 2, seed=7))  # the same shape: known now, one call
+    runner.run_job(again.id)
+    assert port.calls[-1].batches == (2, 3) and len(port.calls) == 3
+    other, _ = store.submit(replace(make_plan(6, 2), payload={**plan.payload, "width": 512}))  # not known
+    runner.run_job(other.id)
+    assert [c.batches for c in port.calls[3:]] == [(2, 1), (2, 2)]
+
+
+def test_a_failed_call_of_several_batches_resumes_at_its_first_image(tmp_path):
+    def fail(number: int, plan: GenerationPlan) -> None:
+        if number == 1:
+            raise RuntimeError("CUDA out of memory")
+
+    port = FakePort(fail=fail)
+    store, runner = open_runner(tmp_path, port, call_seconds=1.0)
+    plan = make_plan(6, 2)
+    job, _ = store.submit(plan)
+    back = runner.run_job(job.id)
+    assert back is not None and back.status is JobStatus.QUEUED and back.images_done == 2
+    done = runner.run_job(job.id)
+    assert done is not None and done.status is JobStatus.SUCCEEDED
+    assert [c.seeds for c in port.calls] == [plan.seeds[0:2], plan.seeds[2:6], plan.seeds[2:6]]
+    assert_images_exact(store, job.id, plan)
+
+
+def test_a_batch_cut_by_a_resume_goes_alone_then_whole_batches_together(tmp_path):
+    port = FakePort()
+    store, runner = open_runner(tmp_path, port, call_seconds=1.0)
+    runner.run_job(store.submit(make_plan(6, 3, seed=1))[0].id)  # its shape's time is known now
+    plan = make_plan(9, 3)
+    job, _ = store.submit(plan)
+    store.claim(job.id, "w1")
+    first = ImageToSave(tiny_png(), plan.prompts[0], plan.negative_prompts[0], plan.seeds[0], "")
+    store.record_images(job.id, 0, [first], worker="w1")  # then the WebUI died
+    store.requeue_interrupted()
+    calls_before = len(port.calls)
+    done = runner.run_job(job.id)
+    assert done is not None and done.status is JobStatus.SUCCEEDED
+    assert [(c.seeds, c.batches) for c in port.calls[calls_before:]] == [
+        (plan.seeds[1:3], (2, 1)),
+        (plan.seeds[3:9], (3, 2)),
+    ]
+
+
+def test_a_job_of_one_call_takes_two_writes_its_claim_and_its_record(tmp_path):
+    port = FakePort()
+    store, runner = open_runner(tmp_path, port, call_seconds=1.0)
+    runner.run_job(store.submit(make_plan(4, 2, seed=1))[0].id)  # its shape's time is known now
+    job, _ = store.submit(make_plan(4, 2))
+    writes = store.database.writes
+    done = runner.run_job(job.id)
+    assert done is not None and done.status is JobStatus.SUCCEEDED and done.task_id == task_id_for(job.id, 0)
+    assert store.database.writes - writes == 2  # the claim names the task, the record ends the job
+
+
+def test_a_cancel_before_the_first_batch_starts_none(tmp_path):
+    port = FakePort()
+    store, runner = open_runner(tmp_path, port)
+    job, _ = store.submit(make_plan(4, 2))
+    runner.notify = lambda j, event: runner.cancel(j.id) if event == "job.started" else None
+    final = runner.run_job(job.id)
+    assert final is not None and final.status is JobStatus.CANCELLED and final.images_done == 0
+    assert port.calls == []
 
 
 def test_the_webuis_own_infotext_in_the_png_is_kept(tmp_path):
@@ -299,7 +384,8 @@ def test_the_eta_comes_from_the_stores_timestamps(tmp_path):
     store = JobStore(paths.database, paths.files)
     ticks = iter(float(t) for t in range(1000, 2000, 5))
     seen: list[float | None] = []
-    runner = JobRunner(store, port, worker_name="w", clock=lambda: next(ticks))
+    limits = JobLimits(call_seconds=0)
+    runner = JobRunner(store, port, worker_name="w", clock=lambda: next(ticks), limits=lambda: limits)
     runner.notify = (
         lambda job, event: seen.append(job.eta(job.last_image_at or 0.0)) if event == "job.progress" else None
     )

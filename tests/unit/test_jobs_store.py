@@ -23,6 +23,7 @@ from sd_prompt_templates.jobs import (
 )
 from sd_prompt_templates.jobs.images import png_text
 from sd_prompt_templates.jobs.settings import DAY, JobPaths
+from sd_prompt_templates.jobs.store import ImageToSave
 from sd_prompt_templates.jobs.tables import JOBS, WEBHOOK_DELIVERIES
 from tests.unit.test_jobs_fakes import make_plan, tiny_png
 
@@ -143,12 +144,20 @@ def test_list_is_newest_first_paged_by_an_opaque_cursor(store):
 
 def test_position_counts_the_queued_jobs_ahead(store):
     a, b, c = (store.submit(make_plan(2, 2))[0] for _ in range(3))
-    assert [store.position(j) for j in (a, b, c)] == [0, 1, 2]
+    assert [store.position(j) for j in (a, b, c)] == [0, 1, 2] == [j.position for j in (a, b, c)]  # as submitted
     store.claim(a.id, "w", 1.0)
     assert [store.position(j) for j in (a, b, c)] == [None, 0, 1]
+    assert store.get(c.id) == c and store.get(c.id).position is None  # only a submit reads it; not in the value
     store.request_cancel(b.id)
     assert store.position(c) == 0
     assert store.queued_ids() == [c.id]
+    d, _ = store.submit(make_plan(2, 2), idempotency_key="k")
+    again, created = store.submit(make_plan(2, 2), idempotency_key="k")  # the job the key made, where it is now
+    assert not created and again == d and (d.position, again.position) == (1, 1)
+    store.claim(c.id, "w", 2.0)
+    assert store.submit(make_plan(2, 2), idempotency_key="k")[0].position == 0
+    store.claim(d.id, "w", 3.0)
+    assert store.submit(make_plan(2, 2), idempotency_key="k")[0].position is None
 
 
 def test_claim_is_atomic_and_counts_attempts(tmp_path):
@@ -469,3 +478,24 @@ def test_waiting_for_a_change_wakes_at_the_commit_and_gives_up_at_the_timeout(st
     threading.Timer(0.05, store.claim, args=(job.id, "w1")).start()
     changed = store.wait_for_change(job.id, job.version, 30.0)  # woken by the claim, long before the timeout
     assert changed.status is JobStatus.RUNNING and changed.version > job.version
+
+
+def test_a_claim_names_its_first_batchs_task_and_a_record_the_next_one_or_ends_the_job(store):
+    job, _ = store.submit(make_plan(4, 2))
+    claimed = store.claim(job.id, "w1", 10.0, task=lambda start: f"task-{start}")
+    assert claimed is not None and claimed.task_id == "task-0" == store.get(job.id).task_id
+    png = tiny_png({"i": "0"})
+    two = [ImageToSave(png, f"p{i}", f"n{i}", i, "") for i in range(2)]
+    after = store.record_images(job.id, 0, two, 20.0, worker="w1", next_task="task-2", finish=False)
+    assert (after.status, after.task_id, after.images_done) == (JobStatus.RUNNING, "task-2", 2)
+    store.requeue(job.id, "a failed batch", worker="w1")  # then resumed: the claim names the task of image 2 on
+    again = store.claim(job.id, "w1", 30.0, task=lambda start: f"task-{start}")
+    assert again is not None and again.task_id == "task-2" and again.error == "a failed batch"
+    done = store.record_images(job.id, 2, two, 40.0, worker="w1", finish=True)
+    assert (done.status, done.finished_at, done.error, done.images_done) == (JobStatus.SUCCEEDED, 40.0, None, 4)
+
+
+def test_a_record_that_is_not_the_last_does_not_end_the_job(store):
+    job_id = running_job(store, images=4)
+    image = ImageToSave(tiny_png({"i": "0"}), "p", "n", 0, "")
+    assert store.record_images(job_id, 0, [image], 20.0, finish=True).status is JobStatus.RUNNING

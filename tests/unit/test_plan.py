@@ -137,6 +137,17 @@ def test_a_part_outside_the_plan_is_refused(start, stop):
         plan.part(start, stop)
 
 
+def test_a_part_of_whole_batches_keeps_the_plans_batch_size():
+    plan = GenerationPlan("txt2img", {}, "x", "", list("abcdef"), [""] * 6, [1, 2, 3, 4, 5, 6], 2, 3)
+    part = plan.part(2, 6, batch_size=2)
+    part.check()
+    assert (part.batch_size, part.n_iter, part.prompts, part.seeds) == (2, 2, list("cdef"), [3, 4, 5, 6])
+    with pytest.raises(ValueError, match="cannot be cut into batches of 3"):
+        plan.part(2, 6, batch_size=3)
+    with pytest.raises(ValueError, match="batches of 0"):
+        plan.part(2, 6, batch_size=0)
+
+
 def test_the_grid_the_webui_puts_first_is_not_one_of_the_images_made():
     from sd_prompt_templates.plan import WebUIReply
 

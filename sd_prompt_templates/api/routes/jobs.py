@@ -123,7 +123,7 @@ def build(job_request: type[BaseModel], kind_fields: dict[Kind, set[str]]) -> AP
                 raise HTTPException(status_code=409, detail=str(exc)) from None
         response.status_code = 202 if created else 200
         response.headers["Location"] = job_url(job.id)
-        return job_out(job, jobs.store.position(job))
+        return job_out(job, job.position)
 
     submit.include_router(router)
     return submit
@@ -178,7 +178,7 @@ def rerun_job(job_id: str, response: Response, service: PromptService = ServiceD
     with answers():
         job = jobs.queue.rerun(job_id)
     response.headers["Location"] = job_url(job.id)
-    return job_out(job, jobs.store.position(job))
+    return job_out(job, job.position)
 
 
 @router.get(
