@@ -148,6 +148,7 @@ class JobQueue:
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
         self._pruned_at = -float("inf")
+        self._scheduled = True  # whether huey's schedule may hold messages (a local one is read at the start)
 
     # -- what callers do ------------------------------------------------------------------------------------
     def submit(
@@ -303,7 +304,11 @@ class JobQueue:
         return taken
 
     def _offer_again(self) -> None:
-        """Move the messages whose time has come (jobs left for another WebUI) back into the queue."""
+        """Move the messages whose time has come (jobs left for another WebUI) back into the queue. On a local
+        database only this process schedules any: its schedule is read only while it has some."""
+        if not self.store.shared and not self._scheduled:
+            return
+        self._scheduled = bool(self.huey.scheduled_count())
         for task in self.huey.read_schedule(self.huey._get_timestamp()):
             self.huey.enqueue(task)
 
@@ -339,6 +344,7 @@ class JobQueue:
     def _enqueue(self, job_id: str, seq: int, *, delay: float | None = None) -> None:
         if delay is not None:
             self.huey.add_schedule(self._task.s(job_id, priority=-seq, delay=delay))
+            self._scheduled = True
             return
         self.huey.enqueue(self._task.s(job_id, priority=-seq))
         self._wake.set()
