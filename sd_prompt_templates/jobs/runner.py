@@ -25,6 +25,7 @@ from sd_prompt_templates.jobs.model import (
     EVENT_PROGRESS,
     EVENT_STARTED,
     Job,
+    JobNotFound,
     JobStatus,
 )
 from sd_prompt_templates.jobs.pacing import Pacer
@@ -185,13 +186,23 @@ class JobRunner:
             return self.store.heartbeat(job_id, self.worker_name, self.clock())
 
         def news(job: Job | None) -> None:
-            if job is None:  # taken over by another WebUI, which took this one for dead: let it go
-                logger.warning("job %s is no longer this WebUI's (taken over): its batch is stopped", job_id)
-                self.interrupt_current()
+            if job is None:  # ended here meanwhile, or taken over by another WebUI which took this one for dead
+                if not self._ended_here(job_id):
+                    logger.warning("job %s is no longer this WebUI's (taken over): its batch is stopped", job_id)
+                    self.interrupt_current()
             elif job.cancel_requested:  # cancelled through another WebUI
                 self._cancelled_while_running(job)
 
         return Heartbeat(beat, news, self.limits().heartbeat_seconds)
+
+    def _ended_here(self, job_id: str) -> bool:
+        """Whether the job ended on this WebUI (its last record came just before a heartbeat), or is gone. (One
+        back in the queue may have been taken over: its batch, if still running, is interrupted.)"""
+        try:
+            job = self.store.get(job_id)
+        except JobNotFound:
+            return True
+        return job.finished and job.worker == self.worker_name
 
     def _run_batches(self, job: Job, should_stop: Callable[[], bool]) -> Job:
         """The job's remaining batches, one call to the WebUI at a time: one batch a call, or several when they

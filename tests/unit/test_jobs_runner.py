@@ -393,3 +393,17 @@ def test_the_eta_comes_from_the_stores_timestamps(tmp_path):
     runner.run_job(job.id)
     # claim at 1000; batch b (2 images) is recorded at 1005 + 5 b: 2.5 s an image
     assert seen == [10.0, 5.0, 0.0]
+
+
+def test_a_heartbeat_after_the_jobs_last_record_is_no_takeover(tmp_path, caplog):
+    port = FakePort()
+    store, runner = open_runner(tmp_path, port)
+    job, _ = store.submit(make_plan(2, 2))
+    runner.run_job(job.id)  # succeeded here; a heartbeat in flight then finds it no longer running
+    runner._current_task = "task(someone-elses-batch)"  # never interrupted by that late heartbeat
+    runner._heartbeat(job.id)._news(None)
+    assert port.interrupts == [] and "taken over" not in caplog.text
+    other, _ = store.submit(make_plan(2, 2))
+    store.claim(other.id, "w2")  # taken over: this WebUI's batch of it is stopped
+    runner._heartbeat(other.id)._news(None)
+    assert "taken over" in caplog.text

@@ -4,6 +4,8 @@ SD_WEBUI_URL   e.g. http://127.0.0.1:7861 (required; the suite is skipped withou
 SD_WEBUI_DIR   the WebUI's data directory (its checkout, unless it runs with --data-dir)
 SD_WEBUI_LOG   the file the WebUI's output goes to, to check the extension loaded cleanly (optional)
 SD_WEBUI_AUTH  user:password, when the WebUI runs with --api-auth (then every route must refuse requests without)
+SD_WEBUI_PEER_URL  a second WebUI on the same shared database (tests/webui/test_shared_webuis.py): a job may run on
+               either, so the settings a test needs are made on both
 
 With the tiny random-weights model, start the WebUI with --disable-nan-check: some prompts give NaNs otherwise.
 """
@@ -36,6 +38,13 @@ def webui_url() -> str:
 def webui(webui_url: str) -> WebUI:
     auth = os.environ.get("SD_WEBUI_AUTH") or None
     return WebUI(webui_url, tuple(auth.split(":", 1)) if auth else None)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def sharing(webui: WebUI) -> list[WebUI]:
+    """Every WebUI that may run a job submitted to `webui`: itself, and the second WebUI on its shared database."""
+    url = os.environ.get("SD_WEBUI_PEER_URL")
+    return [webui] + ([WebUI(url.rstrip("/"), webui.auth)] if url else [])
 
 
 @pytest.fixture(scope="session")
