@@ -14,6 +14,8 @@ Standard library only. Parts, with the issue's targets:
   2. the gap between one job's last image and the next job's start (its claim by the worker), median < 50 ms;
   3. submit latency with --queued jobs waiting: p50, and p99 < 20 ms;
   4. GET /jobs and GET /jobs/{id} with --stored jobs in the store: p99 < 50 ms.
+With --database-url URL (a PostgreSQL server) it runs benchmarks/shared_workers.py instead, with the same arguments:
+the queue on a database several WebUIs share (claim latency and overhead against SQLite, N worker processes).
 --parts picks the parts to run (e.g. 12: the throughput and the gaps only). Parts 3 and 4 leave --stored cancelled
 jobs behind in the store (Settings' retention prunes them; or delete the WebUI's prompt-templates/jobs*.sqlite3 files
 while it is stopped). Part 3 needs "Jobs: most jobs waiting at once" (Settings) of at least --queued + 200.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -30,6 +33,7 @@ import urllib.error
 import urllib.request
 from datetime import datetime
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 from webui import Client  # benchmarks/webui.py: run as a script, this folder is on the path
@@ -176,6 +180,9 @@ def read_latency(client: Client, stored: int, chunk: int) -> tuple[list[float], 
 
 
 def main() -> None:
+    if any(arg.split("=", 1)[0] == "--database-url" for arg in sys.argv[1:]):  # several WebUIs, one database
+        shared = Path(__file__).with_name("shared_workers.py")
+        os.execv(sys.executable, [sys.executable, str(shared), *sys.argv[1:]])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:7861")
     parser.add_argument("--user")
