@@ -306,9 +306,10 @@ class JobQueue:
     def _offer_again(self) -> None:
         """Move the messages whose time has come (jobs left for another WebUI) back into the queue. On a local
         database only this process schedules any: its schedule is read only while it has some."""
-        if not self.store.shared and not self._scheduled:
-            return
-        self._scheduled = bool(self.huey.scheduled_count())
+        if not self.store.shared:
+            if not self._scheduled:
+                return
+            self._scheduled = bool(self.huey.scheduled_count())
         for task in self.huey.read_schedule(self.huey._get_timestamp()):
             self.huey.enqueue(task)
 
