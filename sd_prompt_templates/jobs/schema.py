@@ -11,7 +11,7 @@ from sd_prompt_templates.jobs.model import Job, JobImage, JobStatus, Webhook
 from sd_prompt_templates.plan import GenerationPlan
 
 
-def job_from_row(row: sa.RowMapping, position: int | None = None) -> Job:
+def job_from_row(row: sa.RowMapping) -> Job:
     webhook = json.loads(row["webhook_json"]) if row["webhook_json"] else None
     return Job(
         id=row["id"],
@@ -37,7 +37,6 @@ def job_from_row(row: sa.RowMapping, position: int | None = None) -> Job:
         images_bytes=row["images_bytes"],
         heartbeat_at=row["heartbeat_at"],
         waiting_reason=row["waiting_reason"],
-        position=position,
     )
 
 

@@ -118,7 +118,8 @@ class JobStore:
                 if earlier is not None:
                     if earlier["request_hash"] != fingerprint:
                         raise IdempotencyConflict(idempotency_key, earlier["id"])
-                    return job_from_row(earlier, _position(conn, earlier["seq"], earlier["status"])), False
+                    job = job_from_row(earlier)
+                    return replace(job, position=_position(conn, job.seq, job.status.value)), False
             queued = _check_caps(conn, plan, limits)
             job = _insert_job(conn, plan, webhook, idempotency_key, fingerprint, time.time() if now is None else now)
         return replace(job, position=queued), True  # every queued job was queued before it
