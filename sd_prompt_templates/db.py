@@ -5,7 +5,9 @@ PostgreSQL (`SD_PROMPT_TEMPLATES_DATABASE_URL`: one database shared by several W
 - **Writes are serialized per store**, as SQLite serializes them: on SQLite a write is `BEGIN IMMEDIATE` (writers
   queue for up to `timeout` seconds, readers never block); on PostgreSQL it takes the store's transaction-level
   advisory lock first. So every check a write makes (a version, a state, a cap) holds until it commits, in any
-  number of threads, processes or machines, with no dialect-specific locking in the stores.
+  number of threads, processes or machines, with no dialect-specific locking in the stores. A process stopped in the
+  middle of a write (frozen, swapping) would hold every WebUI's writes up: PostgreSQL ends a transaction left idle
+  for `STALLED_WRITE_SECONDS`, and that process's write fails, changing nothing, when it wakes.
 - SQLite runs in WAL mode with synchronous=FULL (or NORMAL where a store says so): a crash or a killed process leaves
   the last committed state.
 - **The schema** of each store is one SQLAlchemy `MetaData` plus its upgrade steps, recorded in `schema_versions`
@@ -35,6 +37,10 @@ from sqlalchemy.schema import CreateColumn
 
 DEFAULT_TIMEOUT = 30.0  # seconds a writer waits for another's transaction (SQLite) or for a pooled connection
 CONNECT_TIMEOUT = 10  # seconds to reach a database server
+# A process stopped inside a write (SIGSTOP, a frozen VM, a machine swapping) would hold the write lock of every WebUI
+# sharing the database for as long as it stays stopped: the server ends a transaction left idle this long. Well under
+# the shortest takeover (15 s): the heartbeats it holds up are not taken for silence.
+STALLED_WRITE_SECONDS = 5.0
 
 Upgrade = Callable[[Connection], None]
 """One step of a schema, run inside the migration's transaction."""
@@ -143,6 +149,7 @@ class Database:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         synchronous: str = "FULL",
+        stalled_after: float = STALLED_WRITE_SECONDS,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
@@ -153,7 +160,10 @@ class Database:
         self.writes = 0  # commits so far, under `changed`
         self._lock_key = _lock_key(schema.component)  # this store's advisory lock (PostgreSQL)
         try:
-            self.engine = _sqlite_engine(self.url, timeout, synchronous) if self.is_sqlite else _server_engine(self.url)
+            if self.is_sqlite:
+                self.engine = _sqlite_engine(self.url, timeout, synchronous)
+            else:
+                self.engine = _server_engine(self.url, stalled_after)
             self.engine.connect().close()
         except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
             raise DatabaseUnavailable(f"cannot open the database {describe(self.url)}: {_first_line(exc)}") from None
@@ -268,11 +278,11 @@ def _sqlite_engine(url: URL, timeout: float, synchronous: str) -> Engine:
     return engine
 
 
-def _server_engine(url: URL) -> Engine:
+def _server_engine(url: URL, stalled_after: float) -> Engine:
     # pre_ping: a connection the server dropped (a restart, an idle timeout) is replaced, not handed out broken;
     # connect_timeout: a server that never answers fails the start in seconds, not after the system's two minutes
     connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT}
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
         connect_args=connect_args,
         pool_size=5,
@@ -280,6 +290,15 @@ def _server_engine(url: URL) -> Engine:
         pool_pre_ping=True,
         pool_timeout=DEFAULT_TIMEOUT,
     )
+
+    @sa.event.listens_for(engine, "connect")
+    def _configure(dbapi_conn: Any, _record: Any) -> None:
+        # a SET, not the `options` startup parameter: connection poolers (PgBouncer) refuse that one
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute(f"SET idle_in_transaction_session_timeout = {max(1, round(stalled_after * 1000))}")
+        dbapi_conn.commit()
+
+    return engine
 
 
 def _lock_key(name: str) -> int:

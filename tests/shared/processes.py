@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -49,7 +49,9 @@ class Child:
     _stdin: IO[bytes] | None = field(default=None, repr=False)
 
     @classmethod
-    def spawn(cls, name: str, args: Sequence[str], output: Path, *, stdin: bool = False) -> Child:
+    def spawn(
+        cls, name: str, args: Sequence[str], output: Path, *, stdin: bool = False, env: Mapping[str, str] | None = None
+    ) -> Child:
         output.parent.mkdir(parents=True, exist_ok=True)
         with output.open("wb") as out:
             process = subprocess.Popen(
@@ -58,7 +60,7 @@ class Child:
                 stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             )
         return cls(name, process, output, process.stdin)
 
@@ -138,7 +140,8 @@ class Workers:
             flag = "--" + key.replace("_", "-")
             for item in value if isinstance(value, (list, tuple)) else [value]:
                 args += [flag, str(item)]
-        child = Child.spawn(name, args, self.folder(name) / f"{name}.out")
+        # its connections carry its name (application_name), so a test can see what each worker holds on the server
+        child = Child.spawn(name, args, self.folder(name) / f"{name}.out", env={"PGAPPNAME": name})
         self.children[name] = child
         return child
 
@@ -155,6 +158,30 @@ class Workers:
     def pause(self, name: str) -> None:
         """SIGSTOP: the worker stalls, every thread of it (a long pause, a machine cut off), until `resume`."""
         self.children[name].process.send_signal(signal.SIGSTOP)
+
+    def pause_inside_a_write(self, name: str, tries: int = 100) -> None:
+        """SIGSTOP worker `name` while it holds the database's write lock (a store's advisory lock, taken inside a
+        write transaction: its heartbeats take it several times a second), as a machine frozen mid-write would."""
+        import psycopg
+
+        holding = (
+            "SELECT count(*) FROM pg_locks JOIN pg_stat_activity USING (pid)"
+            " WHERE application_name = %s AND locktype = 'advisory' AND granted"
+        )
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+
+            def holds() -> bool:
+                return bool(conn.execute(holding, (name,)).fetchone()[0])  # type: ignore[index]
+
+            for _ in range(tries):
+                wait_until(f"{name} to hold the write lock", holds, timeout=10, every=0.001)
+                self.pause(name)
+                if holds():
+                    time.sleep(0.05)  # a COMMIT it sent just before it stopped is done by now
+                    if holds():
+                        return
+                self.resume(name)  # it committed before it stopped: again
+        raise AssertionError(f"{name} could not be stopped inside a write in {tries} tries")
 
     def resume(self, name: str) -> None:
         self.children[name].process.send_signal(signal.SIGCONT)

@@ -422,6 +422,49 @@ def test_a_read_does_not_wait_for_a_writer(database_target):
         elsewhere.dispose()
 
 
+def test_a_write_a_stalled_process_left_open_is_ended_by_the_server_and_the_others_go_on(pg_url):
+    stalled = counter_database(pg_url, stalled_after=0.5)
+    other = counter_database(pg_url)  # another WebUI, waiting for the write lock the stalled one holds
+    holding, woken = threading.Event(), threading.Event()
+    failed: list[BaseException] = []
+
+    def stalled_writer() -> None:
+        try:
+            with stalled.write() as conn:
+                conn.execute(COUNTER.update().values(v=100))
+                holding.set()
+                woken.wait(30)  # a process stopped mid-write (SIGSTOP, a frozen VM), as the server sees it
+                conn.execute(COUNTER.update().values(v=101))
+        except sa.exc.DBAPIError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=stalled_writer)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        started = time.monotonic()
+        increment(other)
+        waited = time.monotonic() - started
+    finally:
+        woken.set()
+        thread.join()
+    try:
+        assert waited < 10.0, f"the other writer waited {waited:.1f} s for a stalled one"
+        assert len(failed) == 1 and "idle-in-transaction" in str(failed[0])
+        assert counted(other) == 1  # nothing of the stalled write, and the other's whole
+        increment(stalled)  # once awake, the stalled store writes again, on a new connection
+        assert counted(other) == 2
+    finally:
+        stalled.dispose()
+        other.dispose()
+
+
+def test_a_server_database_ends_writes_left_idle_for_five_seconds(pg_url, databases):
+    database = databases(pg_url, COUNTER_SCHEMA)
+    with database.read() as conn:
+        assert conn.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar() == "5s"
+
+
 # -- SQLite's settings ---------------------------------------------------------------------------------------------
 
 
