@@ -3,6 +3,7 @@ power cut."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -28,17 +29,22 @@ def write_atomically(path: Path, data: bytes, *, durable: bool = True, make_fold
         path.parent.mkdir(parents=True, exist_ok=True)
     # one writer per file name and thread at a time (a job's image is written by its worker), so the temporary
     # name needs no random part: cheaper than mkstemp, which a batch of images pays for each
-    temp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    final = os.fspath(path)
+    temp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.{os.getpid()}-{threading.get_ident()}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
     try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             if durable:
-                file.flush()
-                os.fsync(file.fileno())
-        os.replace(temp, path)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, final)
     except BaseException:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
         raise
     if durable:
         fsync_dir(path.parent)

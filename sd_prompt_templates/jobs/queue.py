@@ -266,7 +266,13 @@ class JobQueue:
         task = self.huey.dequeue()
         if task is None:
             return self._find_lost_messages()
-        self.huey.execute(task)
+        if not self.huey.ready_to_run(task):  # a message for later, as `huey.execute` does with one
+            self.huey.add_schedule(task)
+            self._scheduled = True
+            return True
+        # the task itself, not `huey.execute`: its revocation, retries and results, unused here, cost a read and a
+        # write of huey's file per job
+        task.execute()
         return True
 
     def _messaged(self) -> set[str]:

@@ -104,6 +104,13 @@ TEXTS = (
 )
 
 
+# every option of ours, by its key in the WebUI's options
+OPTION_KEYS = tuple(
+    KEY + name
+    for name in ("wildcard_dirs", "library_path", *(name for name, _ in TEXTS), *(n for n, *_ in NUMBERS + JOB_NUMBERS))
+)
+
+
 def _default(value: object) -> object:
     return value() if callable(value) else value
 
@@ -189,7 +196,7 @@ def _inputs() -> tuple[Any, ...]:
     device), and where the WebUI keeps its data."""
     data = getattr(shared.opts, "data", None)
     values = data if isinstance(data, dict) else vars(shared.opts)
-    ours = tuple((key, value) for key, value in values.items() if key.startswith(KEY))
+    ours = tuple(values.get(key) for key in OPTION_KEYS)  # not a walk through the WebUI's hundreds of options
     port = getattr(shared.cmd_opts, "port", None)
     return ours, os.environ.get(DATABASE_ENV), str(shared.data_path), compat.extensions_dir(), port, compat.on_cpu()
 

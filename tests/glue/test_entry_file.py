@@ -84,6 +84,7 @@ def test_settings_section_and_values_read_at_use_time(webui, tmp_path):
 
     keys = [k for k in shared.opts.data_labels]
     assert keys and all(k.startswith("prompt_templates_") for k in keys)
+    assert sorted(keys) == sorted(settings.OPTION_KEYS)  # what a change of settings is looked for in
     assert {info.section for info in shared.opts.data_labels.values()} == {("prompt_templates", "Prompt Templates")}
     shared.opts.prompt_templates_max_prompts = 7
     shared.opts.prompt_templates_library_path = str(tmp_path / "elsewhere.sqlite3")
