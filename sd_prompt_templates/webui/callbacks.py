@@ -93,7 +93,8 @@ def log_to_console() -> None:
     """The package's log (the jobs' worker: a failed attempt, a job resumed after a crash; wildcard files that do
     not load) on the console, where the WebUI would not show it: SD.Next sends the root logger to a NullHandler at
     ERROR, so nothing of ours shows; A1111 gives it no handler (Python's last resort: WARNING and up, no name).
-    Where the root logger has a real handler (reForge), it is left to that one."""
+    Where the root logger has a real handler (reForge), it is left to that one; where it gets one later (Forge
+    calls `logging.basicConfig` after the extensions load), ours keeps the package's records, shown once."""
     log = logging.getLogger("sd_prompt_templates")
     if log.handlers or any(not isinstance(h, logging.NullHandler) for h in logging.getLogger().handlers):
         return
@@ -101,6 +102,7 @@ def log_to_console() -> None:
     handler.setFormatter(logging.Formatter("Prompt Templates: %(levelname)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
+    log.propagate = False
 
 
 def stop_jobs() -> None:

@@ -282,3 +282,19 @@ def test_sdnext_auth_guards_our_routes(sdnext_started, tmp_path):
     cmd_opts.auth_file = str(tmp_path / "auth.txt")
     assert client.get(f"{PREFIX}/version").status_code == 401
     assert client.get(f"{PREFIX}/version", auth=("bob", "one")).status_code == 200
+
+
+def test_the_packages_log_shows_once_when_the_webui_configures_logging_after_it(webui, monkeypatch, capsys):
+    import logging
+
+    from sd_prompt_templates.webui import callbacks
+
+    ours, root = logging.getLogger("sd_prompt_templates"), logging.getLogger()
+    monkeypatch.setattr(ours, "handlers", [])
+    monkeypatch.setattr(ours, "propagate", True)
+    monkeypatch.setattr(root, "handlers", [])  # A1111 and Forge: none when the extensions load
+    callbacks.log_to_console()
+    logging.basicConfig(format="ROOT:%(name)s:%(message)s")  # Forge, later on: a root handler
+    logging.getLogger("sd_prompt_templates.jobs.runner").info("job 1 is left for another WebUI")
+    err = capsys.readouterr().err
+    assert err.count("job 1 is left") == 1 and "Prompt Templates: INFO: job 1" in err
