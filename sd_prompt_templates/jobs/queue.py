@@ -267,8 +267,7 @@ class JobQueue:
         if task is None:
             return self._find_lost_messages()
         if not self.huey.ready_to_run(task):  # a message for later, as `huey.execute` does with one
-            self.huey.add_schedule(task)
-            self._scheduled = True
+            self._schedule(task)
             return True
         # the task itself, not `huey.execute`: its revocation, retries and results, unused here, cost a read and a
         # write of huey's file per job
@@ -350,11 +349,15 @@ class JobQueue:
 
     def _enqueue(self, job_id: str, seq: int, *, delay: float | None = None) -> None:
         if delay is not None:
-            self.huey.add_schedule(self._task.s(job_id, priority=-seq, delay=delay))
-            self._scheduled = True
+            self._schedule(self._task.s(job_id, priority=-seq, delay=delay))
             return
         self.huey.enqueue(self._task.s(job_id, priority=-seq))
         self._wake.set()
+
+    def _schedule(self, task: Any) -> None:
+        """A message for later, in huey's schedule; on a local database `_offer_again` reads it from now on."""
+        self.huey.add_schedule(task)
+        self._scheduled = True
 
     def _enqueue_safely(self, job: Job) -> None:
         """A submitted job is stored: if its message cannot be written, the worker finds it anyway (reconcile)."""
