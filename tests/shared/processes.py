@@ -212,6 +212,26 @@ class Workers:
                 made[(job_id, int(idx), int(seed))] += 1
         return made
 
+    def report(self, tail: int = 15) -> str:
+        """What each worker's connections are doing on the server, and the end of each worker's output: for a test's
+        failure message, when a worker did not do what was waited for."""
+        import psycopg
+
+        activity = (
+            "SELECT application_name, pid, state, wait_event_type, wait_event,"
+            " round(extract(epoch FROM now() - xact_start)::numeric, 1), left(query, 80)"
+            " FROM pg_stat_activity WHERE datname = current_database() ORDER BY application_name, pid"
+        )
+        try:
+            with psycopg.connect(self.database_url, autocommit=True, connect_timeout=5) as conn:
+                rows = [" | ".join(map(str, row)) for row in conn.execute(activity).fetchall()]
+        except psycopg.Error as exc:
+            rows = [f"(pg_stat_activity could not be read: {exc})"]
+        parts = ["connections (app | pid | state | wait | event | transaction age s | query):", *rows]
+        for name, child in self.children.items():
+            parts += [f"--- {name} (exit code {child.process.poll()}), last lines:", *child.text().splitlines()[-tail:]]
+        return "\n".join(parts)
+
     def errors(self) -> list[str]:
         """The lines where a worker logged an error or a traceback."""
         return [

@@ -181,6 +181,10 @@ def test_a_stalled_worker_whose_job_was_taken_over_lets_it_go_when_it_wakes(
             lambda: (now := store.get(job.id)).worker not in (None, stalled) and now,
             timeout=STALLED_WRITE_SECONDS + TAKEOVER_SECONDS + 30,
         )
+    except AssertionError as exc:
+        now = store.get(job.id)
+        job_state = f"{now.status.value} on {now.worker}, {now.images_done} images, heartbeat at {now.heartbeat_at}"
+        raise AssertionError(f"{exc}; the job: {job_state}, now {time.time()}\n{workers.report()}") from None
     finally:
         workers.resume(stalled)  # it wakes up thinking it still runs the job
     done = wait_until("the job to finish", lambda: finished(store, job.id), timeout=60)

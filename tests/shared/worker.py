@@ -146,7 +146,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
     logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format=f"%(levelname)s {opts.name} %(name)s: %(message)s"
+        level=logging.WARNING, stream=sys.stderr, format=f"%(levelname)s {opts.name} %(asctime)s %(name)s: %(message)s"
     )
     if opts.elsewhere_seconds is not None:
         queue_module.ELSEWHERE_SECONDS = opts.elsewhere_seconds  # this process's queue only
