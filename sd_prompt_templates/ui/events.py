@@ -29,6 +29,7 @@ from sd_prompt_templates.ui.handlers.library import (
 from sd_prompt_templates.ui.handlers.messages import message
 from sd_prompt_templates.ui.handlers.wildcards import completion_names, safe_wildcards, wildcard_entries
 from sd_prompt_templates.ui.inputs import TabForms, tab_forms
+from sd_prompt_templates.ui.newest import STAMP_JS, NewestOnly
 from sd_prompt_templates.ui.ports import TabPorts
 from sd_prompt_templates.ui.sections import NO_TEMPLATE, Tab
 
@@ -89,7 +90,10 @@ class TabEvents:
     def refresh(self, query: str = "") -> Any:
         return gr.update(choices=safe_names(self.ports.service, query))
 
-    def select(self, chosen: str) -> list[Any]:
+    def select(self, chosen: str, editing: str = NO_TEMPLATE, editing_version: int | None = None) -> list[Any]:
+        """The picked template into the editor. Gradio 4.40's radio also fires `input` when Save sets the list to
+        the template it saved (now and then, as the page's updates fall): the editor already holds that version,
+        and the "Saved ..." message must stay."""
         unchanged = [gr.update()] * (len(self.forms.editor.components) + 2)
         if not chosen:
             return [*unchanged, gr.update()]
@@ -97,6 +101,8 @@ class TabEvents:
             record = self.ports.service().store().get(chosen)
         except Exception as exc:  # deleted meanwhile, or the library is unreadable
             return [*unchanged, message(str(exc), "error")]
+        if (record.name, record.version) == (editing, editing_version):
+            return [*unchanged, gr.update()]
         return [
             *self.forms.editor.values(editor_from_record(record)),
             record.name,
@@ -201,8 +207,10 @@ def wire_library(tab: Tab, forms: TabForms, events: TabEvents) -> None:
     lib, ed, state = tab.library, tab.editor, tab.state
     editor = forms.editor.components
     lib.search.change(events.refresh, [lib.search], [lib.templates])
-    # .input fires on a user's pick only, not when Save or Delete set the list: typing is never overwritten
-    lib.templates.input(events.select, [lib.templates], [*editor, state.original, state.version, ed.status])
+    # .input, not .change: Save or Delete setting the list must not load the editor anew (typing is never
+    # overwritten); where gradio fires it anyway, select sees the editor already holds what was picked
+    editing = [state.original, state.version]
+    lib.templates.input(events.select, [lib.templates, *editing], [*editor, *editing, ed.status])
     lib.new.click(events.new_template, [], [*editor, state.original, state.version, ed.status, lib.templates])
     lib.duplicate.click(
         events.duplicate_template, [ed.name], [ed.name, state.original, state.version, ed.status, lib.templates]
@@ -247,10 +255,11 @@ def wire_preview(tab: Tab, forms: TabForms, events: TabEvents) -> None:
         # gradio 4 runs each listener on its own, so an early edit's preview could land after a later one's:
         # one listener for all the edits, always finishing on the last, keeps the preview current.
         gr.on(edits, run_preview, inputs, outputs, trigger_mode="always_last")
-    else:
-        for edit in edits:
-            edit(run_preview, inputs, outputs)
-    tab.preview.button.click(run_preview, inputs, outputs)
+        tab.preview.button.click(run_preview, inputs, outputs)
+        return
+    newest_only = NewestOnly().wrap(run_preview, [gr.update()] * len(outputs))
+    for trigger in [*edits, tab.preview.button.click]:
+        trigger(newest_only, [tab.preview.stamp, *inputs], outputs, **js_option(STAMP_JS))
 
 
 def wire_generation(tab: Tab, forms: TabForms, events: TabEvents, ports: TabPorts) -> None:

@@ -76,6 +76,7 @@ class PreviewSection:
     button: gr.Button
     info: gr.HTML
     rows: gr.Dataframe
+    stamp: gr.Textbox  # the page numbers its previews here, on gradio 3 (ui/newest.py)
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,8 @@ def preview_section() -> PreviewSection:
     button = gr.Button("Preview (Ctrl+Enter)", elem_id=ids.tab("preview-button"))
     info = gr.HTML(elem_id=ids.tab("preview-info"))
     rows = gr.Dataframe(headers=["seed", "prompt", "negative prompt"], interactive=False, elem_id=ids.tab("preview"))
-    return PreviewSection(button, info, rows)
+    stamp = gr.Textbox("", visible=False, elem_id=ids.tab("preview-stamp"))
+    return PreviewSection(button, info, rows, stamp)
 
 
 def generation_section(ports: TabPorts) -> GenerationSection:

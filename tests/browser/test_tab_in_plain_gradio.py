@@ -14,6 +14,7 @@ import pytest
 from sd_prompt_templates.library import TemplateStore
 from sd_prompt_templates.library.store import EXAMPLES
 from sd_prompt_templates.ui import element_ids as ids
+from tests.browser.conftest import GRADIO_MAJOR
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
@@ -123,6 +124,8 @@ def test_tab_in_plain_gradio_with_placeholder_images_edit_preview_save_generate_
     expect(tab.preview_column(0)).to_have_text([str(SEED + i) for i in range(IMAGES)])
     expect(tab.preview_column(1)).to_have_text([PROMPT_RE] * IMAGES)
     previewed = [text.strip() for text in tab.preview_column(1).all_inner_texts()]
+    if GRADIO_MAJOR == "3":  # each edit's preview was numbered, so an older one landing last changes nothing
+        assert page.evaluate("() => window.promptTemplatesCalls.n") >= 4  # prompt, seed, values, count
 
     # A broken template: the error names its position, and shows the line with a caret under the column.
     tab.fill("prompt", BROKEN)
@@ -216,6 +219,35 @@ def test_tab_in_plain_gradio_saved_message_stays(tab_page: Page, screenshot: Scr
     tab_page.wait_for_timeout(1_000)  # the change handler's answer comes within this
     screenshot(tab_page, "saved")
     expect(tab.part("status")).to_contain_text("Saved 'saved-message' (version 1).", timeout=1_000)
+
+
+@pytest.mark.parametrize("renamed", [False, True], ids=["new-among-others", "renamed"])
+def test_tab_in_plain_gradio_saved_message_stays_where_the_list_had_a_radio(
+    tab_page: Page, plain_app: PlainApp, screenshot: Screenshot, renamed: bool
+) -> None:
+    """Save sets the list to the saved name. Where a radio already on the page takes that name (a new name that
+    sorts among the others, a rename), gradio 4.40's radio fires `input` as if the user had picked it: the
+    editor holds that version already, and "Saved ..." stays."""
+    tab, prefix = Tab(tab_page), f"among-{int(renamed)}"
+    store = TemplateStore(plain_app.library_file)
+    for name in (f"{prefix}-a", f"{prefix}-c"):
+        store.create({"name": name, "prompt": "a fox"})
+    tab_page.reload()
+    expect(tab.template(f"{prefix}-c")).to_have_count(1)
+    if renamed:
+        tab.template(f"{prefix}-c").check()
+        expect(tab.part("status")).to_contain_text(f"Editing '{prefix}-c', version 1.")
+        saved = f"Saved '{prefix}-b' (version 2)."
+    else:
+        tab.open_new_template()
+        tab.fill("prompt", "a plain prompt")
+        saved = f"Saved '{prefix}-b' (version 1)."
+    tab.fill("name", f"{prefix}-b")
+    tab.button("save").click()
+    expect(tab.template(f"{prefix}-b")).to_be_checked()
+    tab_page.wait_for_timeout(1_000)  # a select event's answer comes within this
+    screenshot(tab_page, f"saved-{int(renamed)}")
+    expect(tab.part("status")).to_contain_text(saved, timeout=1_000)
 
 
 def test_tab_in_plain_gradio_queue_three_runs_and_watch_them_finish(tab_page: Page, screenshot: Screenshot) -> None:

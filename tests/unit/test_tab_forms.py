@@ -57,11 +57,13 @@ def test_calling_hands_the_request_to_the_function_under_its_name():
     assert call.__name__ == "handle_outer"  # gradio 4 names the endpoint, and the WebUI the job, after it
 
 
-def test_the_tabs_events_read_their_components_in_the_order_they_always_had(tmp_path, wildcard_dir):
+def built_tab(tmp_path, wildcard_dir):
+    """The tab's sections, forms and events, made inside a Blocks as the WebUI makes them, on a library of its own."""
     gr = pytest.importorskip("gradio")
     from sd_prompt_templates.service import PromptService
     from sd_prompt_templates.settings import Settings
     from sd_prompt_templates.ui import sections as s
+    from sd_prompt_templates.ui.events import Poll, TabEvents
     from sd_prompt_templates.ui.inputs import tab_forms
     from sd_prompt_templates.ui.ports import TabPorts
 
@@ -73,6 +75,12 @@ def test_the_tabs_events_read_their_components_in_the_order_they_always_had(tmp_
         main = (s.editor_section(), s.run_options_section(), s.preview_section(), s.generation_section(ports))
         main += (s.jobs_section(),)
         forms = tab_forms(s.Tab(blocks, *sidebar, *main, s.tab_state()))
+        events = TabEvents(ports, forms, Poll())
+    return service, forms, events
+
+
+def test_the_tabs_events_read_their_components_in_the_order_they_always_had(tmp_path, wildcard_dir):
+    _, forms, _ = built_tab(tmp_path, wildcard_dir)
 
     def ids(f):
         return [(c.elem_id or type(c).__name__).removeprefix("prompt-templates-tab-") for c in f.components]
@@ -87,3 +95,22 @@ def test_the_tabs_events_read_their_components_in_the_order_they_always_had(tmp_
     run = [*preview, "sampler", "steps", "cfg", "width", "height", "State", "State"]
     assert ids(forms.generate) == ["task-id", *run]
     assert ids(forms.queue) == run  # Queue takes what Generate does, without the progress task
+
+
+def test_picking_the_template_the_editor_holds_changes_nothing_and_a_newer_version_loads(tmp_path, wildcard_dir):
+    """Gradio 4.40's radio fires `input` when Save sets the list to the saved template: the "Saved" message stays."""
+    gr = pytest.importorskip("gradio")
+    service, forms, events = built_tab(tmp_path, wildcard_dir)
+    store = service.store()
+    store.create({"name": "kept", "prompt": "a fox"})
+    unchanged = [gr.update()] * (len(forms.editor.components) + 3)
+
+    assert events.select("kept", "kept", 1) == unchanged  # just saved: the editor holds version 1
+    picked = events.select("kept", "", None)  # picked after New
+    assert picked[len(forms.editor.components) :][:2] == ["kept", 1]
+    assert "Editing &#x27;kept&#x27;, version 1." in picked[-1]
+
+    store.update("kept", {"name": "kept", "prompt": "a red fox"}, expected_version=1)  # by another tab or WebUI
+    newer = events.select("kept", "kept", 1)
+    assert newer[len(forms.editor.components) :] == ["kept", 2, newer[-1]]
+    assert "a red fox" in newer and "Editing &#x27;kept&#x27;, version 2." in newer[-1]
