@@ -92,8 +92,8 @@ class TabEvents:
 
     def select(self, chosen: str, editing: str = NO_TEMPLATE, editing_version: int | None = None) -> list[Any]:
         """The picked template into the editor. Gradio 4.40's radio also fires `input` when Save sets the list to
-        the template it saved (now and then, as the page's updates fall): the editor already holds that version,
-        and the "Saved ..." message must stay."""
+        the template it saved and a radio already on the page takes that name (a rename, a name sorted among the
+        others): the editor already holds that version, and the "Saved ..." message must stay."""
         unchanged = [gr.update()] * (len(self.forms.editor.components) + 2)
         if not chosen:
             return [*unchanged, gr.update()]
