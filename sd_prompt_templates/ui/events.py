@@ -206,24 +206,18 @@ def wire(tab: Tab, ports: TabPorts) -> None:
 def wire_library(tab: Tab, forms: TabForms, events: TabEvents) -> None:
     lib, ed, state = tab.library, tab.editor, tab.state
     editor = forms.editor.components
+    editing = [state.original, state.version]  # the template the editor holds, and its version
     lib.search.change(events.refresh, [lib.search], [lib.templates])
     # .input, not .change: Save or Delete setting the list must not load the editor anew (typing is never
     # overwritten); where gradio fires it anyway, select sees the editor already holds what was picked
-    editing = [state.original, state.version]
     lib.templates.input(events.select, [lib.templates, *editing], [*editor, *editing, ed.status])
-    lib.new.click(events.new_template, [], [*editor, state.original, state.version, ed.status, lib.templates])
-    lib.duplicate.click(
-        events.duplicate_template, [ed.name], [ed.name, state.original, state.version, ed.status, lib.templates]
-    )
-    ed.save.click(
-        forms.save.calling(events.save_template),
-        forms.save.components,
-        [state.original, state.version, ed.status, lib.templates],
-    )
+    lib.new.click(events.new_template, [], [*editor, *editing, ed.status, lib.templates])
+    lib.duplicate.click(events.duplicate_template, [ed.name], [ed.name, *editing, ed.status, lib.templates])
+    ed.save.click(forms.save.calling(events.save_template), forms.save.components, [*editing, ed.status, lib.templates])
     lib.delete.click(
         forms.delete.calling(events.delete_template),
         forms.delete.components,
-        [ed.status, lib.templates, state.original, state.version, lib.confirm],
+        [ed.status, lib.templates, *editing, lib.confirm],
     )
 
 
